@@ -1,0 +1,86 @@
+/**
+ * The case format, `skbdiff-case/1` (../shared/case-format.md), as TypeScript
+ * types. A parsed case has every default filled in; the reader that produces
+ * it (model/case-read.ts) is strict and names the JSON path of any fault.
+ */
+
+/** A Linux constant name (`SOL_IP`, `IP_TTL`, `MSG_MORE`) or a plain number. */
+export type ConstName = string | number;
+
+/** The value of a setsockopt or a control message, laid out as bytes by model/lower.ts. */
+export type Value =
+  | { int: number }
+  | { u8: number }
+  | { u16: number }
+  | { u32: number }
+  | { u64: number | string }
+  | { hex: string }
+  | { pktinfo: { ifindex: number | 'tx'; spec_dst: string; addr: string } };
+
+export interface Endpoint {
+  addr: string;
+  port: number;
+}
+
+export interface SockoptCall {
+  level: ConstName;
+  name: ConstName;
+  value: Value;
+}
+
+export interface CmsgSpec {
+  level: ConstName;
+  type: ConstName;
+  value: Value;
+  /** Overrides only the header's cmsg_len; the buffer is laid out as if absent. */
+  cmsg_len?: number;
+}
+
+export type Payload = { length: number } | { hex: string };
+
+export interface SendSpec {
+  to: Endpoint | null;
+  payload: Payload;
+  iov: number[] | null;
+  flags: ConstName[];
+  cmsgs: CmsgSpec[];
+}
+
+export interface NetSpec {
+  mtu: number;
+  route_mtu: number | null;
+  sysctl: Record<string, number | string>;
+  offload: { tx_checksum: boolean; gso: boolean };
+}
+
+export interface SocketSpec {
+  type: 'dgram' | 'raw';
+  protocol: 'udp' | 'udplite' | 'icmp' | number;
+  bind: Endpoint | null;
+  connect: Endpoint | null;
+  setsockopt: SockoptCall[];
+}
+
+export interface Case {
+  format: 'skbdiff-case/1';
+  id: string;
+  about?: string;
+  net: NetSpec;
+  socket: SocketSpec;
+  sends: SendSpec[];
+}
+
+/** The fixed lab topology of case-format.md. */
+export const LAB = {
+  txAddr: '198.18.0.1',
+  peerAddr: '198.18.0.2',
+  prefixLen: 24,
+  subnet: '198.18.0.0',
+} as const;
+
+export const DEFAULT_NET: NetSpec = {
+  mtu: 1500,
+  route_mtu: null,
+  sysctl: {},
+  offload: { tx_checksum: false, gso: false },
+};
