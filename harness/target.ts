@@ -1,0 +1,43 @@
+/**
+ * Every place a case can run (the host kernel in a throwaway netns, a Docker
+ * container, a QEMU guest, a remote machine over SSH) behind one interface.
+ */
+import type { Program } from '../model/program.js';
+import type { ObservedResult } from '../model/result.js';
+
+export interface TargetInfo {
+  /** `uname -r` of the kernel under test: selects the model's version profile. */
+  release: string;
+  /** Free-form facts for the report ("KVM", "TCG", the image, the host). */
+  details: Record<string, string>;
+}
+
+/** One captured frame, as it left tx (link-layer header included), with its capture time. */
+export interface CapturedFrame {
+  /** Microseconds since the epoch. */
+  tsUs: number;
+  /** Link type of `data` (1 = Ethernet). */
+  linktype: number;
+  data: Uint8Array;
+}
+
+export interface Observation {
+  /** The observed result; `packets` holds the IPv4 datagrams (link header stripped). */
+  result: ObservedResult;
+  /** Everything captured for this case, for the run's pcap. */
+  frames: CapturedFrame[];
+  /** Capture-time in ms since 00:00 UTC of the case's first packet (to judge IP timestamps). */
+  captureMsOfDay: number | null;
+  /** A fault of the harness or lab, not of the kernel: the case gets verdict `error`. */
+  harnessError?: string;
+}
+
+export interface Target {
+  readonly name: string;
+  start(): Promise<TargetInfo>;
+  runCase(program: Program): Promise<Observation>;
+  /** Frames libpcap dropped so far (a run with drops is invalid). */
+  drops(): number;
+  /** Idempotent; must leave nothing behind (namespaces, processes, interfaces). */
+  close(): Promise<void>;
+}
