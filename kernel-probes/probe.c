@@ -24,6 +24,7 @@
 #include <linux/veth.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -511,6 +512,39 @@ out:
 	return ret;
 }
 
+/*
+ * Closing an AF_PACKET socket waits for an RCU grace period (packet_release:
+ * synchronize_net), ~10 ms; a helper thread does it off the case's path.
+ */
+static int reaper_pipe[2] = { -1, -1 };
+
+static void *reaper(void *arg)
+{
+	(void)arg;
+	int fd;
+	while (read(reaper_pipe[0], &fd, sizeof(fd)) == (ssize_t)sizeof(fd))
+		close(fd);
+	return NULL;
+}
+
+static void close_later(int fd)
+{
+	if (reaper_pipe[1] < 0 || write(reaper_pipe[1], &fd, sizeof(fd)) != (ssize_t)sizeof(fd))
+		close(fd);
+}
+
+static void reaper_start(void)
+{
+	pthread_t t;
+	if (pipe2(reaper_pipe, O_CLOEXEC) < 0)
+		return;
+	if (pthread_create(&t, NULL, reaper, NULL) != 0) {
+		close(reaper_pipe[0]);
+		close(reaper_pipe[1]);
+		reaper_pipe[0] = reaper_pipe[1] = -1;
+	}
+}
+
 /* ---- the lab ----------------------------------------------------------- */
 
 static struct {
@@ -891,7 +925,7 @@ back:
 	if (cnl >= 0)
 		close(cnl);
 	if (pkt >= 0)
-		close(pkt);
+		close_later(pkt);
 	if (setns(lab.labns, CLONE_NEWNET) < 0) {
 		fprintf(stderr, "skbdiff-probe: cannot return to the lab netns: %s\n", strerror(errno));
 		exit(3);
@@ -1090,6 +1124,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	reaper_start();
 	lab.labns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	lab.nl = nl_open();
 	lab.ioc = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
