@@ -253,6 +253,11 @@ export class NetnsTarget implements Target {
     if (this.worker === w) this.worker = null;
   }
 
+  /** The current worker's pid (its network namespace lives as long as it and the probe do). */
+  get workerPid(): number | null {
+    return this.worker?.child.pid ?? null;
+  }
+
   drops(): number {
     return this.dropsDone + this.dropsNow;
   }
