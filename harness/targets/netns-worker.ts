@@ -9,12 +9,9 @@
  * case seq-1 and before the fence of case seq belong to case seq. After the
  * probe's DONE the worker waits for that fence to show up in the capture.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Program } from '../../model/program.js';
-import { ip4ToString } from '../../model/program.js';
-import type { CallResult, ObservedResult } from '../../model/result.js';
 import { Capture, kernelRxPackets, msOfDay } from '../capture.js';
+import { spawnProbe, type CaseRun, type ProbeProcess } from '../probe/protocol.js';
 import type { CapturedFrame, Observation } from '../target.js';
 import { frameToJson, programFromJson, type WorkerReply, type WorkerRequest } from './netns.js';
 
@@ -26,154 +23,6 @@ const FENCE_MAGIC = Buffer.from('SKBDIFF-FENCE', 'ascii');
 const FENCE_WAIT_MS = 2000;
 /** How long one case may take in the probe. */
 const PROBE_CASE_MS = 10_000;
-
-// ---- the probe (PROTOCOL.md) ----
-// TODO(helper-1): replace this section with harness/probe/protocol.ts once it lands.
-
-export function encodeProgramLines(seq: number, p: Program): string {
-  const h = (b: Uint8Array): string => (b.length ? Buffer.from(b).toString('hex') : '-');
-  const l: string[] = [`CASE ${seq} ${p.id}`];
-  l.push(`NET ${p.net.mtu} ${p.net.routeMtu ?? '-'} ${p.net.txChecksum ? 1 : 0} ${p.net.gso ? 1 : 0}`);
-  for (const [k, v] of p.net.sysctl) l.push(`SYSCTL ${k} ${h(Buffer.from(v, 'ascii'))}`);
-  l.push(`SOCKET ${p.socket.domain} ${p.socket.type} ${p.socket.protocol}`);
-  for (const o of p.setsockopt) l.push(`SETSOCKOPT ${o.level} ${o.name} ${h(o.value)}`);
-  if (p.bind) l.push(`BIND ${ip4ToString(p.bind.addr)} ${p.bind.port}`);
-  if (p.connect) l.push(`CONNECT ${ip4ToString(p.connect.addr)} ${p.connect.port}`);
-  for (const s of p.sends) {
-    const to = s.to ? `${ip4ToString(s.to.addr)} ${s.to.port}` : '- -';
-    const list = (a: number[]): string => (a.length ? a.join(',') : '-');
-    l.push(`SEND ${s.flags} ${to} ${list(s.iov)} ${h(s.payload)} ${h(s.control)} ${list(s.txIfindexAt)}`);
-  }
-  l.push('RUN');
-  return l.join('\n') + '\n';
-}
-
-export interface ProbeReady {
-  release: string;
-  tx: string;
-  rx: string;
-  txmac: string;
-}
-
-export type ProbeCaseResult =
-  | { kind: 'done' | 'err'; result: Omit<ObservedResult, 'id' | 'packets'>; sport: number | null; txIfindex: number; error?: string }
-  | { kind: 'dead'; why: string; stderrTail: string };
-
-function callResult(text: string): CallResult {
-  const m = /^(?:ret=(-?\d+)|errno=(\w+))$/.exec(text);
-  if (!m) throw new Error(`bad call result ${JSON.stringify(text)}`);
-  return m[1] !== undefined ? { ret: Number(m[1]) } : { errno: m[2]! };
-}
-
-export class ProbeProcess {
-  private readonly child: ChildProcess;
-  private readonly lines: string[] = [];
-  private wake: (() => void) | null = null;
-  private ended = false;
-  stderrTail = '';
-  ready!: ProbeReady;
-
-  private constructor(argv: string[]) {
-    // --pdeathsig: the probe dies with the worker, whatever kills it.
-    this.child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdin!.on('error', () => {});
-    this.child.stderr!.setEncoding('utf8');
-    this.child.stderr!.on('data', (d: string) => {
-      this.stderrTail = (this.stderrTail + d).slice(-4000);
-    });
-    createInterface({ input: this.child.stdout! }).on('line', (line) => {
-      this.lines.push(line);
-      this.wake?.();
-    });
-    this.child.once('close', () => {
-      this.ended = true;
-      this.wake?.();
-    });
-  }
-
-  static async start(argv: string[], timeoutMs = 10_000): Promise<ProbeProcess> {
-    const p = new ProbeProcess(argv);
-    const line = await p.nextLine(Date.now() + timeoutMs);
-    const m = line && /^READY skbdiff-probe\/1 release=(\S+) tx=(\S+) rx=(\S+) txmac=(\S+)$/.exec(line);
-    if (!m) {
-      p.kill();
-      throw new Error(`no READY line (got ${JSON.stringify(line)}); stderr: ${p.stderrTail.trim().slice(-1500)}`);
-    }
-    p.ready = { release: m[1]!, tx: m[2]!, rx: m[3]!, txmac: m[4]! };
-    return p;
-  }
-
-  private async nextLine(deadline: number): Promise<string | null> {
-    while (this.lines.length === 0) {
-      if (this.ended) return null;
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
-    return this.lines.shift()!;
-  }
-
-  async runCase(seq: number, program: Program, timeoutMs: number): Promise<ProbeCaseResult> {
-    this.child.stdin!.write(encodeProgramLines(seq, program));
-    const deadline = Date.now() + timeoutMs;
-    const result: Omit<ObservedResult, 'id' | 'packets'> = { setsockopt: [], sends: [] };
-    let sport: number | null = null;
-    let txIfindex = 0;
-    for (;;) {
-      const line = await this.nextLine(deadline);
-      if (line === null) {
-        const why = this.ended ? `died (exit ${this.child.exitCode ?? this.child.signalCode})` : `hung (no DONE within ${timeoutMs} ms)`;
-        this.kill();
-        return { kind: 'dead', why: `${why} in case ${seq}`, stderrTail: this.stderrTail };
-      }
-      const t = line.split(' ');
-      if (Number(t[1]) !== seq) return { kind: 'dead', why: `answered out of turn: ${line}`, stderrTail: this.stderrTail };
-      if (t[0] === 'RES') {
-        const r = callResult(t[t.length - 1]!);
-        if (t[2] === 'socket') result.socket = r;
-        else if (t[2] === 'setsockopt') result.setsockopt.push(r);
-        else if (t[2] === 'bind') result.bind = r;
-        else if (t[2] === 'connect') result.connect = r;
-        else if (t[2] === 'send') result.sends.push(r);
-      } else if (t[0] === 'INFO') {
-        const m = /sport=(-?\d+) txifindex=(\d+)/.exec(line);
-        if (m) {
-          sport = Number(m[1]) < 0 ? null : Number(m[1]);
-          txIfindex = Number(m[2]);
-        }
-      } else if (t[0] === 'DONE') {
-        // A socket that worked is not listed in the result (case-format.md "One result").
-        if (result.socket && 'ret' in result.socket) delete result.socket;
-        return { kind: 'done', result, sport, txIfindex };
-      } else if (t[0] === 'ERR') {
-        return { kind: 'err', result, sport, txIfindex, error: t.slice(2).join(' ') };
-      }
-    }
-  }
-
-  async quit(graceMs: number): Promise<void> {
-    if (this.ended) return;
-    this.child.stdin!.end('QUIT\n');
-    const t = setTimeout(() => this.kill(), graceMs);
-    await new Promise<void>((r) => (this.ended ? r() : this.child.once('close', () => r())));
-    clearTimeout(t);
-  }
-
-  kill(): void {
-    if (!this.ended) this.child.kill('SIGKILL');
-  }
-}
-
-async function spawnProbe(argv: string[]): Promise<ProbeProcess> {
-  return ProbeProcess.start(argv);
-}
 
 // ---- capture and attribution ----
 
@@ -235,9 +84,9 @@ class FenceSorter {
 }
 
 /** The Observation of one case from the probe's replies and its frames. */
-export function buildObservation(id: string, probe: Extract<ProbeCaseResult, { kind: 'done' | 'err' }>, frames: CapturedFrame[] | null): Observation {
+export function buildObservation(id: string, run: CaseRun, frames: CapturedFrame[] | null): Observation {
   const errors: string[] = [];
-  if (probe.error !== undefined) errors.push(`probe: ${probe.error}`);
+  if ('labError' in run) errors.push(`probe: lab fault: ${run.labError}`);
   if (frames === null) {
     errors.push(`the fence of this case never reached the capture on rx within ${FENCE_WAIT_MS} ms`);
     frames = [];
@@ -265,15 +114,15 @@ export function buildObservation(id: string, probe: Extract<ProbeCaseResult, { k
     errors.push(`non-IPv4 frames left tx (the lab leaked something; they are in the pcap): ${list}`);
   }
   const obs: Observation = {
-    result: {
-      ...probe.result,
-      id,
-      packets,
-      inputs: { sport: probe.sport, tx_ifindex: probe.txIfindex },
-    },
+    result: { id, setsockopt: [], sends: [], packets },
     frames,
     captureMsOfDay: firstPacketUs === null ? null : msOfDay(firstPacketUs),
   };
+  if ('results' in run) {
+    const { socket, ...calls } = run.results;
+    // case-format.md "One result": `socket` appears only when socket() failed.
+    obs.result = { id, ...(socket && 'ret' in socket ? {} : { socket }), ...calls, packets, inputs: { sport: run.sport, tx_ifindex: run.txIfindex } };
+  }
   if (errors.length > 0) obs.harnessError = errors.join('; ');
   return obs;
 }
@@ -291,7 +140,8 @@ async function main(): Promise<void> {
 
   let probe: ProbeProcess;
   try {
-    probe = await spawnProbe([probePath, '--lab', 'veth']);
+    // --pdeathsig: the probe dies with this worker, whatever kills it.
+    probe = await spawnProbe(['setpriv', '--pdeathsig', 'KILL', '--', probePath, '--lab', 'veth'], { caseTimeoutMs: PROBE_CASE_MS });
   } catch (e) {
     out({ type: 'failed', message: `probe did not start: ${(e as Error).message}` });
     process.exit(1);
@@ -300,7 +150,7 @@ async function main(): Promise<void> {
   const rx = ready.rx;
   if (!rx || rx === '-') {
     out({ type: 'failed', message: `probe READY names no rx: ${JSON.stringify(ready)}` });
-    probe.kill();
+    void probe.close();
     process.exit(1);
   }
 
@@ -310,7 +160,7 @@ async function main(): Promise<void> {
     capture = Capture.open({ device: rx }, (f) => sorter.add(f));
   } catch (e) {
     out({ type: 'failed', message: (e as Error).message });
-    probe.kill();
+    void probe.close();
     process.exit(1);
   }
   const rx0 = kernelRxPackets(rx);
@@ -324,11 +174,11 @@ async function main(): Promise<void> {
     }
     return Math.max(0, d);
   };
-  out({ type: 'ready', release: ready.release, details: { tx: ready.tx, rx, txmac: ready.txmac, capture: `libpcap on ${rx}` } });
+  out({ type: 'ready', release: ready.release, details: { tx: ready.tx, rx, txmac: ready.txMac, capture: `libpcap on ${rx}` } });
 
   const finish = (code: number): never => {
     capture.close();
-    probe.kill();
+    // Exiting kills the probe too (pdeathsig); QUIT went first where there was time.
     process.exit(code);
   };
   process.stdin.on('end', () => finish(0));
@@ -344,26 +194,29 @@ async function main(): Promise<void> {
       continue;
     }
     if (req.type === 'quit') {
-      await probe.quit(2000);
+      await probe.close();
       return finish(0);
     }
     if (req.type !== 'case') continue;
     const program = programFromJson(req.program);
     seq++;
-    const r = await probe.runCase(seq, program, PROBE_CASE_MS);
-    if (r.kind === 'dead') {
+    let r: CaseRun;
+    try {
+      r = await probe.runCase(seq, program);
+    } catch (e) {
       // The probe died or hung mid-case: tx may be stranded in the case's netns. Report and end;
       // netns.ts starts a fresh worker (a fresh netns) for the next case.
       const obs: Observation = {
         result: { id: program.id, setsockopt: [], sends: [], packets: [] },
         frames: [],
         captureMsOfDay: null,
-        harnessError: `probe ${r.why}; stderr: ${r.stderrTail.trim().slice(-1500)}`,
+        harnessError: `probe: ${(e as Error).message}`,
       };
       out({ type: 'observation', observation: { ...obs, frames: [] }, drops: await drops(), fatal: true });
       return finish(0);
     }
-    const frames = r.kind === 'err' ? await sorter.take(seq, 200) ?? [] : await sorter.take(seq, FENCE_WAIT_MS);
+    // A lab fault (ERR) may come before the fence was sent: wait only briefly for it.
+    const frames = 'labError' in r ? ((await sorter.take(seq, 200)) ?? []) : await sorter.take(seq, FENCE_WAIT_MS);
     const late = sorter.leftovers().late;
     sorter.dropLate();
     const obs = buildObservation(program.id, r, frames);
