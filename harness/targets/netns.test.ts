@@ -147,3 +147,27 @@ probeTest('NetnsTarget: a run stopped by SIGINT leaves no worker, probe or inter
   t.false(netnsInUse().includes(ns), 'the anonymous netns is gone');
   t.notRegex(mainLinks(), /\b(tx|rx)@/);
 });
+
+probeTest('NetnsTarget: a probe killed between cases gives that case a harnessError; a fresh netns runs the next', async (t) => {
+  const target = new NetnsTarget();
+  await target.start();
+  try {
+    const first = target.workerPid!;
+    t.is((await target.runCase(udpSend('before', 10))).harnessError, undefined);
+    const probe = pids(first);
+    t.is(probe.length, 1);
+    process.kill(probe[0]!, 'SIGKILL');
+    await gone(probe);
+    const hit = await target.runCase(udpSend('probe-dead', 10));
+    t.regex(hit.harnessError ?? '', /probe/);
+    t.deepEqual(hit.result.packets, []);
+    t.true(await gone([first]), 'the old worker (and its netns) is gone');
+    const after = await target.runCase(udpSend('after', 10));
+    t.is(after.harnessError, undefined);
+    t.is(after.result.packets.length, 1);
+    t.not(target.workerPid, first);
+    t.is(target.drops(), 0);
+  } finally {
+    await target.close();
+  }
+});
