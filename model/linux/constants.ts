@@ -413,18 +413,18 @@ export class UnknownNameError extends Error {
   }
 }
 
-/** Levenshtein distance; only for suggestions. */
+/** Edit distance with adjacent transpositions (optimal string alignment); only for suggestions. */
 export function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number): number => d[i]?.[j] ?? Infinity;
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
     for (let j = 1; j <= b.length; j++) {
-      const sub = (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      cur.push(Math.min(sub, (prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1));
+      let v = Math.min(at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1), at(i - 1, j) + 1, at(i, j - 1) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
+      d[i]![j] = v;
     }
-    prev = cur;
   }
-  return prev[b.length] ?? 0;
+  return at(a.length, b.length);
 }
 
 /**
@@ -436,14 +436,15 @@ export function suggestName(input: string, table: ConstTable): string | null {
   let best: string | null = null;
   let bestD = Infinity;
   for (const name of Object.keys(table)) {
-    const d = editDistance(up, name);
+    // ties go to the name closest in length (MSG_MOER: MSG_MORE, not MSG_EOR)
+    const d = editDistance(up, name) + Math.abs(up.length - name.length) / 100;
     if (d < bestD) {
       best = name;
       bestD = d;
     }
   }
   const limit = up.length >= 10 ? 3 : 2;
-  return bestD <= limit ? best : null;
+  return Math.floor(bestD) <= limit ? best : null;
 }
 
 /** Resolves a name (exact spelling) in a name space, or throws UnknownNameError. */
