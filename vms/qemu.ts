@@ -1,0 +1,267 @@
+/**
+ * Boot a kernel under QEMU and reach it over SSH.
+ *
+ * Network layout (the traffic rule: nothing leaves namespaces we made):
+ * - QEMU runs inside an anonymous network namespace (`unshare --net`) that
+ *   holds only `lo` and the tap `tap0`; the namespace, the tap and everything
+ *   sent on it die with QEMU. Capture on tap0 via `nsenter --net=<netnsPath>`.
+ * - The guest's test NIC (`tx`, MAC TX_MAC) is that tap.
+ * - The management NIC (`mgmt`, MAC MGMT_MAC) is user-mode networking with
+ *   `restrict=on`: the guest cannot open anything outward through slirp (slirp
+ *   would otherwise proxy to the real network); only the hostfwd to the guest's
+ *   port 22 works. That forward listens on 127.0.0.1 of the private namespace,
+ *   so even an unrestricted slirp would have no route out. The harness reaches
+ *   it by `nsenter --net=<netnsPath> busybox nc 127.0.0.1 22` as the SSH
+ *   transport (like OpenSSH's ProxyCommand).
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import type { Kernel } from './kernels.js';
+import { buildInitramfs, MGMT_MAC, TX_MAC, MGMT_NET, MGMT_HOST, MGMT_GUEST, type Initramfs, type InitramfsOptions } from './initramfs.js';
+import { SshSession, connectWithRetry, commandTransport } from '../harness/ssh.js';
+
+const execFileP = promisify(execFile);
+
+export const QEMU = 'qemu-system-x86_64';
+const BUSYBOX = '/bin/busybox';
+
+export type Accel = 'kvm' | 'tcg';
+
+/** A guest that did not come up or died: the message names the kernel and carries the console tail. */
+export class GuestError extends Error {
+  override name = 'GuestError';
+  constructor(message: string, readonly consoleTail: string) {
+    super(consoleTail ? `${message}\n--- console tail ---\n${consoleTail}` : message);
+  }
+}
+
+export interface BootOptions {
+  kernel: Kernel;
+  /** Run dir for the initramfs, keys and console.log; default a fresh dir under os.tmpdir(), removed on close. */
+  workDir?: string;
+  /** `auto` (default) uses KVM only when a probe boot under KVM works. */
+  accel?: Accel | 'auto';
+  memoryMB?: number;
+  /** Time from QEMU start to the READY marker (default 60 s under TCG, 20 s under KVM). */
+  bootTimeoutMs?: number;
+  /** Extra kernel command line. */
+  append?: string;
+  /** Passed to buildInitramfs (probe, modules, initScript). */
+  initramfs?: Omit<InitramfsOptions, 'kernel' | 'workDir'>;
+  log?: (line: string) => void;
+}
+
+export interface BootTimes {
+  /** QEMU spawn → READY on the console. */
+  readyMs: number;
+  /** QEMU spawn → first SSH login done. */
+  sshMs: number;
+  /** Building the initramfs (before QEMU starts). */
+  initramfsMs: number;
+}
+
+const FAILURE = /Kernel panic|Oops[:\s]|BUG: |SKBDIFF-INIT-FAILED|general protection fault|Attempted to kill init/;
+
+export class Guest {
+  private consoleBuf = '';
+  private failure: string | null = null;
+  private closed = false;
+  private exited: Promise<void>;
+  readonly ssh: SshSession[] = [];
+
+  private constructor(
+    private readonly qemu: ChildProcess,
+    readonly kernel: Kernel,
+    readonly accel: Accel,
+    readonly initramfs: Initramfs,
+    readonly workDir: string,
+    private readonly ownsWorkDir: boolean,
+    private readonly consoleLog: fs.WriteStream,
+    private stderrBuf: { text: string },
+  ) {
+    this.exited = new Promise((r) => qemu.once('exit', () => r()));
+  }
+
+  times: BootTimes = { readyMs: NaN, sshMs: NaN, initramfsMs: NaN };
+
+  get pid(): number {
+    return this.qemu.pid!;
+  }
+
+  /** The private network namespace holding tap0 (valid while the guest runs). */
+  get netnsPath(): string {
+    return `/proc/${this.qemu.pid}/ns/net`;
+  }
+
+  /** Name of the guest's test NIC's host side (inside netnsPath). */
+  readonly tapName = 'tap0';
+
+  /** The last `lines` lines of the console. */
+  consoleTail(lines = 40): string {
+    return this.consoleBuf.split('\n').slice(-lines).join('\n');
+  }
+
+  /** Panic/oops/BUG seen on the console since boot, or QEMU gone: null while healthy. */
+  fault(): string | null {
+    if (this.failure) return this.failure;
+    if (this.qemu.exitCode !== null || this.qemu.signalCode !== null) return `QEMU exited (${this.qemu.exitCode ?? this.qemu.signalCode})`;
+    return null;
+  }
+
+  /** Throw a GuestError when fault() is set. */
+  assertHealthy(): void {
+    const f = this.fault();
+    if (f) throw new GuestError(`guest ${this.kernel.release} (${this.kernel.source}): ${f}`, this.consoleTail());
+  }
+
+  /** A new SSH session to the guest (pinned host key, the run's client key). Closed with the guest. */
+  async connect(timeoutMs = 10_000): Promise<SshSession> {
+    const s = await connectWithRetry(
+      {
+        sock: () => commandTransport(['nsenter', `--net=${this.netnsPath}`, '--', BUSYBOX, 'nc', '127.0.0.1', '22']),
+        privateKey: this.initramfs.clientPrivateKey,
+        hostPublicKey: this.initramfs.hostPublicKey,
+        connectTimeoutMs: Math.min(timeoutMs, 10_000),
+      },
+      Date.now() + timeoutMs,
+    );
+    this.ssh.push(s);
+    return s;
+  }
+
+  /** Stop QEMU (SIGTERM, then SIGKILL) and remove what the guest made. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return this.exited;
+    this.closed = true;
+    for (const s of this.ssh) s.close();
+    if (this.qemu.exitCode === null && this.qemu.signalCode === null) {
+      this.qemu.kill('SIGTERM');
+      const t = setTimeout(() => this.qemu.kill('SIGKILL'), 2000);
+      await this.exited;
+      clearTimeout(t);
+    }
+    this.consoleLog.end();
+    if (this.ownsWorkDir) fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
+
+  /** Boot `kernel` and wait for READY and an SSH login. On any failure nothing is left running. */
+  static async boot(opts: BootOptions): Promise<Guest> {
+    const log = opts.log ?? (() => {});
+    const ownsWorkDir = !opts.workDir;
+    const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'skbdiff-vm-'));
+    const cleanupDir = (): void => { if (ownsWorkDir) fs.rmSync(workDir, { recursive: true, force: true }); };
+    let initramfs: Initramfs;
+    const t0 = Date.now();
+    try {
+      initramfs = await buildInitramfs({ ...opts.initramfs, kernel: opts.kernel, workDir });
+    } catch (e) {
+      cleanupDir();
+      throw e;
+    }
+    const initramfsMs = Date.now() - t0;
+    const accel = opts.accel === 'kvm' || opts.accel === 'tcg' ? opts.accel : (await kvmUsable()) ? 'kvm' : 'tcg';
+    log(`initramfs ${(initramfs.bytes / 1e6).toFixed(2)} MB in ${initramfsMs} ms; modules: ${initramfs.modules.join(' ') || '(none)'}; accel ${accel}`);
+
+    const args = qemuArgs(opts.kernel, initramfs.path, accel, opts.memoryMB ?? 256, opts.append);
+    // The namespace's lo and tap0 exist before QEMU opens them; `exec` keeps one pid for netnsPath.
+    const script = 'ip link set lo up && ip tuntap add dev tap0 mode tap && ip link set tap0 up && exec "$@"';
+    const spawnedAt = Date.now();
+    const qemu = spawn('unshare', ['--net', '--', 'sh', '-c', script, 'sh', QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const consoleLog = fs.createWriteStream(path.join(workDir, 'console.log'));
+    const stderrBuf = { text: '' };
+    const g = new Guest(qemu, opts.kernel, accel, initramfs, workDir, ownsWorkDir, consoleLog, stderrBuf);
+    g.times.initramfsMs = initramfsMs;
+    qemu.stderr!.on('data', (d: Buffer) => { stderrBuf.text = (stderrBuf.text + d.toString('utf8')).slice(-4000); });
+
+    const timeoutMs = opts.bootTimeoutMs ?? (accel === 'kvm' ? 20_000 : 60_000);
+    const who = `guest ${opts.kernel.release} (${opts.kernel.source}, ${accel})`;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let ready = false;
+        let faultTimer: NodeJS.Timeout | undefined;
+        const timer = setTimeout(() => reject(new GuestError(`${who}: no READY marker within ${timeoutMs} ms`, g.consoleTail())), timeoutMs);
+        qemu.stdout!.on('data', (d: Buffer) => {
+          const text = d.toString('latin1');
+          consoleLog.write(d);
+          g.consoleBuf = (g.consoleBuf + text.replace(/\r/g, '')).slice(-64_000);
+          const m = FAILURE.exec(g.consoleBuf);
+          if (m && !g.failure) {
+            g.failure = `console says ${JSON.stringify(m[0].trim())}`;
+            // Let the trace reach the console before reporting.
+            if (!ready) faultTimer = setTimeout(() => reject(new GuestError(`${who}: ${g.failure}`, g.consoleTail())), 500);
+          }
+          if (!ready && !g.failure && g.consoleBuf.includes(initramfs.readyMarker)) {
+            ready = true;
+            g.times.readyMs = Date.now() - spawnedAt;
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        qemu.once('exit', (code, sig) => {
+          clearTimeout(timer);
+          clearTimeout(faultTimer);
+          const why = g.failure ? `${g.failure}, QEMU exited` : `QEMU exited (${code ?? sig}) before READY${stderrBuf.text ? `: ${stderrBuf.text.trim()}` : ''}`;
+          reject(new GuestError(`${who}: ${why}`, g.consoleTail()));
+        });
+        qemu.once('error', (e) => reject(new GuestError(`${who}: cannot start QEMU: ${e.message}`, '')));
+      });
+      await g.connect(10_000);
+      g.times.sshMs = Date.now() - spawnedAt;
+      log(`${who}: READY after ${g.times.readyMs} ms, SSH after ${g.times.sshMs} ms`);
+      return g;
+    } catch (e) {
+      await g.close();
+      if (e instanceof GuestError) throw e;
+      throw new GuestError(`${who}: ${(e as Error).message}`, g.consoleTail());
+    }
+  }
+}
+
+function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number, append?: string): string[] {
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'rdinit=/init', 'random.trust_cpu=on', 'tsc=reliable', 'no_timer_check', '8250.nr_uarts=1', append ?? '']
+    .filter(Boolean).join(' ');
+  return [
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-machine', `pc,accel=${accel}`,
+    '-cpu', accel === 'kvm' ? 'host' : 'max',
+    '-smp', '1', '-m', String(memoryMB),
+    '-kernel', kernel.vmlinuz, '-initrd', initrd, '-append', cmdline,
+    '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con', '-monitor', 'none',
+    '-netdev', `user,id=mgmt,restrict=on,net=${MGMT_NET},host=${MGMT_HOST},hostfwd=tcp:127.0.0.1:22-${MGMT_GUEST}:22`,
+    '-device', `virtio-net-pci,netdev=mgmt,mac=${MGMT_MAC},romfile=`,
+    '-netdev', 'tap,id=tx,ifname=tap0,script=no,downscript=no',
+    '-device', `virtio-net-pci,netdev=tx,mac=${TX_MAC},romfile=`,
+  ];
+}
+
+let kvmVerdict: Promise<boolean> | undefined;
+
+/**
+ * Does KVM run a guest here? /dev/kvm existing is no proof (nested KVM can open
+ * and then fail), so run QEMU under KVM with a tiny multiboot-less image:
+ * SeaBIOS must print its banner on the serial console within 5 s.
+ * Cached per process; SKBDIFF_ACCEL=tcg|kvm overrides.
+ */
+export function kvmUsable(): Promise<boolean> {
+  const env = process.env['SKBDIFF_ACCEL'];
+  if (env === 'tcg') return Promise.resolve(false);
+  if (env === 'kvm') return Promise.resolve(true);
+  kvmVerdict ??= (async () => {
+    try {
+      fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+    } catch {
+      return false;
+    }
+    try {
+      const r = await execFileP(QEMU, ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc,accel=kvm', '-cpu', 'host', '-m', '16',
+        '-serial', 'stdio', '-monitor', 'none', '-no-reboot'], { timeout: 5000, killSignal: 'SIGKILL', encoding: 'utf8' }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+      return /SeaBIOS|Booting from/.test(r.stdout);
+    } catch {
+      return false;
+    }
+  })();
+  return kvmVerdict;
+}
