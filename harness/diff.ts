@@ -183,8 +183,9 @@ export function judgedOffsets(expected: Uint8Array, observed: Uint8Array, rules:
   return judged;
 }
 
+/** Where each field sits; a payload (or trailer) that only grows or shrinks keeps the layout. */
 function layoutOf(fs: Field[]): string {
-  return fs.map((f) => `${f.name}@${f.offset}+${f.length}`).join(' ');
+  return fs.map((f) => (f.name === 'payload' || f.name === 'trailer' ? `${f.name}@${f.offset}` : `${f.name}@${f.offset}+${f.length}`)).join(' ');
 }
 
 /** Compare one packet pair: length, fields, raw bytes, checksum and TS rules. The ID rule is checked across packets (`checkIds`). */
