@@ -209,7 +209,7 @@ test('.jsonl: one entry per non-blank line, line numbers kept, one bad line hide
       [1, 'm'],
       [3, 'cases.jsonl:3: $.id: "b b" is not a valid id (letters, digits, "-", "_" and "." only)'],
       [5, 'c'],
-      [6, 'cases.jsonl:6:12: invalid JSON: expected a JSON value, found end of input (a .jsonl file holds one case per line)'],
+      [6, 'cases.jsonl:6:12: invalid JSON: expected a JSON value, found end of input (a .jsonl file holds one JSON object per line)'],
     ],
   );
 });

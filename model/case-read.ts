@@ -210,7 +210,7 @@ export class CaseError extends Error {
 export type CaseEntry = { ok: true; case: Case; line: number } | { ok: false; error: CaseError; line: number };
 
 /** A fault found while checking a parsed value: where (path, offset) and what. */
-class PathError extends Error {
+export class PathError extends Error {
   constructor(
     readonly path: string,
     readonly at: number,
@@ -223,12 +223,12 @@ class PathError extends Error {
 // ---------------------------------------------------------------------------
 // Checking helpers
 
-function child(path: string, key: string | number): string {
+export function child(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
 }
 
-function shown(v: JValue): string {
+export function shown(v: JValue): string {
   switch (v.kind) {
     case 'object':
       return 'an object';
@@ -253,7 +253,7 @@ type JObject = Extract<JValue, { kind: 'object' }>;
  * Checks that `v` is an object with no fields beyond `required` and
  * `optional`, and with every required one; returns a field getter.
  */
-function fields(v: JValue, path: string, required: readonly string[], optional: readonly string[] = []): (k: string) => JValue | undefined {
+export function fields(v: JValue, path: string, required: readonly string[], optional: readonly string[] = []): (k: string) => JValue | undefined {
   if (v.kind !== 'object') throw new PathError(path, v.at, `expected an object, got ${shown(v)}`);
   const allowed = [...required, ...optional];
   for (const [k, { keyAt }] of v.members) {
@@ -277,23 +277,23 @@ function suggestLower(k: string, allowed: readonly string[]): string | null {
   return s === null ? null : (allowed.find((a) => a.toUpperCase() === s) ?? null);
 }
 
-function str(v: JValue, path: string): string {
+export function str(v: JValue, path: string): string {
   if (v.kind !== 'string') throw new PathError(path, v.at, `expected a string, got ${shown(v)}`);
   return v.value;
 }
 
-function bool(v: JValue, path: string): boolean {
+export function bool(v: JValue, path: string): boolean {
   if (v.kind !== 'boolean') throw new PathError(path, v.at, `expected true or false, got ${shown(v)}`);
   return v.value;
 }
 
-function arr(v: JValue, path: string): JValue[] {
+export function arr(v: JValue, path: string): JValue[] {
   if (v.kind !== 'array') throw new PathError(path, v.at, `expected an array, got ${shown(v)}`);
   return v.items;
 }
 
 /** An integer in [min, max]; `what` names the range in the message. */
-function int(v: JValue, path: string, min: number, max: number, what: string): number {
+export function int(v: JValue, path: string, min: number, max: number, what: string): number {
   if (v.kind !== 'number' || !Number.isInteger(v.value)) throw new PathError(path, v.at, `expected an integer, got ${shown(v)}`);
   if (!Number.isSafeInteger(v.value)) throw new PathError(path, v.at, `${v.text} is out of range for ${what} (${min}..${max})`);
   if (v.value < min || v.value > max) throw new PathError(path, v.at, `${v.text} is out of range for ${what} (${min}..${max})`);
@@ -314,7 +314,7 @@ function addr(v: JValue, path: string): string {
   return s;
 }
 
-function hex(v: JValue, path: string): string {
+export function hex(v: JValue, path: string): string {
   const s = str(v, path);
   const bad = /[^0-9a-fA-F]/.exec(s);
   if (bad !== null) throw new PathError(path, v.at, `not hex: ${JSON.stringify(bad[0])} at position ${bad.index}`);
@@ -567,22 +567,44 @@ function checkCase(v: JValue): Case {
  * the case starts (1-based).
  */
 export function readCases(text: string, source: { file: string; jsonl: boolean }): CaseEntry[] {
+  return readJsonEntries(text, source, checkCase).map((r) => (r.ok ? { ok: true, line: r.line, case: r.value } : r));
+}
+
+/**
+ * The JSON objects of a file's text, each checked by `check`: the whole text
+ * for `.json`, one per non-blank line for `.jsonl`. Shared with model/result-read.ts.
+ */
+export function readJsonEntries<T>(
+  text: string,
+  source: { file: string; jsonl: boolean },
+  check: (v: JValue) => T,
+): Array<{ ok: true; value: T; line: number } | { ok: false; error: CaseError; line: number }> {
   const { file } = source;
   if (!source.jsonl) {
     const start = lineColumn(text, text.length - text.trimStart().length).line;
-    return [readOne(text, file, 0, start, false)];
+    return [readJsonEntry(text, file, 0, start, false, check)];
   }
-  const out: CaseEntry[] = [];
-  const lines = text.split('\n');
-  lines.forEach((l, i) => {
-    if (l.trim() === '') return;
-    out.push(readOne(l, file, i, i + 1, true));
+  const out: Array<{ ok: true; value: T; line: number } | { ok: false; error: CaseError; line: number }> = [];
+  text.split('\n').forEach((l, i) => {
+    if (l.trim() !== '') out.push(readJsonEntry(l, file, i, i + 1, true, check));
   });
   return out;
 }
 
-/** One case from `text`; `lineBase` is the 0-based file line `text` starts on. */
-function readOne(text: string, file: string, lineBase: number, line: number, oneLine: boolean): CaseEntry {
+/**
+ * Parses one JSON value from `text` and checks it with `check`, turning a
+ * syntax error or a PathError into a CaseError that names file and line
+ * (`lineBase` is the 0-based file line `text` starts on). Shared with
+ * model/result-read.ts.
+ */
+export function readJsonEntry<T>(
+  text: string,
+  file: string,
+  lineBase: number,
+  line: number,
+  oneLine: boolean,
+  check: (v: JValue) => T,
+): { ok: true; value: T; line: number } | { ok: false; error: CaseError; line: number } {
   const where = (offset: number): { line: number; column: number } => {
     const lc = lineColumn(text, offset);
     return { line: lc.line + lineBase, column: lc.column };
@@ -593,10 +615,10 @@ function readOne(text: string, file: string, lineBase: number, line: number, one
   } catch (e) {
     if (!(e instanceof JsonSyntaxError)) throw e;
     const w = where(e.offset);
-    return { ok: false, line, error: new CaseError(file, w.line, w.column, null, `invalid JSON: ${e.detail}${oneLine ? ' (a .jsonl file holds one case per line)' : ''}`) };
+    return { ok: false, line, error: new CaseError(file, w.line, w.column, null, `invalid JSON: ${e.detail}${oneLine ? ' (a .jsonl file holds one JSON object per line)' : ''}`) };
   }
   try {
-    return { ok: true, line, case: checkCase(v) };
+    return { ok: true, line, value: check(v) };
   } catch (e) {
     if (!(e instanceof PathError)) throw e;
     return { ok: false, line, error: new CaseError(file, where(e.at).line, null, e.path, e.detail) };
