@@ -1,0 +1,385 @@
+/**
+ * The IP output path for datagram sockets: net/ipv4/ip_output.c
+ * `ip_setup_cork`, `__ip_append_data`, `__ip_make_skb`, `ip_finish_output`
+ * (`ip_fragment`, `ip_do_fragment`, `ip_finish_output_gso`), and the ID
+ * choice of include/net/ip.h `ip_select_ident_segs`. All versions; the
+ * per-line differences are profile switches.
+ *
+ * The queue of skbs is modelled as the datagram's bytes plus the facts that
+ * decide the wire: fragment boundaries follow the kernel's rule (every
+ * non-last fragment carries `(mtu - hlen) & ~7` payload bytes however the data
+ * was appended), which `__ip_append_data` and `ip_do_fragment` produce on
+ * both the fast and the slow path.
+ */
+import { emit, FLAG_DF, FLAG_MF, HEADER_LEN, MIN_MTU } from '../../wire/ipv4.js';
+import { headerChecksum } from '../../wire/ipv4.js';
+import { kerr, type KErr } from '../errors.js';
+import { ip_options_build, ip_options_fragment, type IpOptions } from './ip_options.js';
+import { IP_MAX_MTU, RTN_MULTICAST, type Rtable } from './route.js';
+import {
+  ip_sk_ignore_df,
+  ip_sk_use_pmtu,
+  IP_PMTUDISC_DO,
+  IP_PMTUDISC_PROBE,
+  IP_PMTUDISC_WANT,
+  sysctlInt,
+  type Lab,
+  type Sock,
+} from '../sock.js';
+import type { IdRule } from '../../result.js';
+
+export const MSG_OOB = 0x1;
+export const MSG_DONTROUTE = 0x4;
+export const MSG_PROBE = 0x10;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_CONFIRM = 0x800;
+export const MSG_MORE = 0x8000;
+
+/** `struct ipcm_cookie` (include/net/ip.h) with its `sockcm_cookie`. */
+export interface Ipcm {
+  addr: number;
+  oif: number;
+  opt: IpOptions | null;
+  ttl: number;
+  tos: number;
+  protocol: number;
+  gsoSize: number;
+  mark: number;
+  priority: number;
+}
+
+/** `ipcm_init_sk`: the cookie a send starts from. */
+export function ipcm_init_sk(sk: Sock): Ipcm {
+  return {
+    addr: sk.saddr,
+    oif: sk.boundDevIf,
+    opt: null,
+    ttl: 0,
+    tos: -1,
+    protocol: sk.num,
+    gsoSize: sk.gsoSize,
+    mark: sk.mark,
+    priority: sk.priority,
+  };
+}
+
+/** The flow a datagram was routed with (`inet->cork.fl.u.ip4` / a stack flowi4). */
+export interface Flow {
+  saddr: number;
+  daddr: number;
+  sport: number;
+  dport: number;
+}
+
+/** `struct inet_cork` plus the queued bytes. */
+export interface Cork {
+  fragsize: number;
+  opt: IpOptions | null;
+  addr: number;
+  gsoSize: number;
+  ttl: number;
+  tos: number;
+  rt: Rtable;
+  /** cork->length: bytes queued, transport header included. */
+  length: number;
+  chunks: Uint8Array[];
+  /** The first skb is CHECKSUM_PARTIAL (`csummode` in `__ip_append_data`). */
+  csumPartial: boolean;
+  /** The flow of a corked UDP datagram (`udp_sendmsg` fills it when corking). */
+  fl4: Flow;
+}
+
+/** `ip_setup_cork`: fragment size, options and the per-datagram values, fixed once. */
+export function ip_setup_cork(sk: Sock, ipc: Ipcm, rt: Rtable, fl4: Flow): Cork | KErr {
+  const fragsize = ip_sk_use_pmtu(sk) ? rt.mtu : rt.devMtu;
+  if (fragsize < MIN_MTU) return kerr('ENETUNREACH', 'ip_setup_cork'); // inetdev_valid_mtu
+  return {
+    fragsize,
+    opt: ipc.opt,
+    addr: ipc.opt ? ipc.addr : 0,
+    gsoSize: ipc.gsoSize,
+    ttl: ipc.ttl,
+    tos: ipc.tos,
+    rt,
+    length: 0,
+    chunks: [],
+    csumPartial: false,
+    fl4: { ...fl4 },
+  };
+}
+
+/** `__ip_append_data`: the size limit and the checksum mode; the bytes are queued. */
+export function __ip_append_data(
+  lab: Lab,
+  sk: Sock,
+  cork: Cork,
+  bytes: Uint8Array,
+  transhdrlen: number,
+  flags: number,
+): true | KErr {
+  const optlen = cork.opt ? cork.opt.data.length : 0;
+  const mtu = cork.gsoSize ? IP_MAX_MTU : cork.fragsize;
+  const fragheaderlen = HEADER_LEN + optlen;
+  const maxnonfragsize = ip_sk_ignore_df(sk) ? IP_MAX_MTU : mtu;
+  const length = bytes.length;
+  if (cork.length + length > maxnonfragsize - fragheaderlen) return kerr('EMSGSIZE', '__ip_append_data');
+  if (
+    transhdrlen &&
+    cork.length === 0 &&
+    length + fragheaderlen <= mtu &&
+    cork.rt.dev === 'tx' &&
+    lab.txChecksum &&
+    (!(flags & MSG_MORE) || cork.gsoSize)
+  ) {
+    cork.csumPartial = true;
+  }
+  cork.chunks.push(bytes);
+  cork.length += length;
+  return true;
+}
+
+/** How `__ip_make_skb` chose the ID: `ip_select_ident_segs` (segs = 1). */
+export type IdChoice = { kind: 'zero' } | { kind: 'sequence'; group: number; plus: number } | { kind: 'exact'; id: number };
+
+/** What `__ip_make_skb` hands on: one datagram, header not yet finished. */
+export interface Skb {
+  header: Uint8Array;
+  /** Transport header + data (everything after the IP header). */
+  body: Uint8Array;
+  id: IdChoice;
+  ignoreDf: boolean;
+  rt: Rtable;
+  cork: Cork;
+  /** Header offsets of IP timestamp time fields written by ip_options_build. */
+  tsTimes: number[];
+  /** UDP GSO segment size (`skb_shinfo(skb)->gso_size`), 0 for none. */
+  gsoSize: number;
+  /** `IPCB(skb)->opt.optlen`: the options ip_options_fragment walks (0 for hdrincl). */
+  cbOptlen: number;
+  /** UDP GSO: fills one segment's UDP length and checksum (`__udp_gso_segment`). */
+  segmentFill?: (segment: Uint8Array) => void;
+}
+
+/** Per-prediction state the ID rules need: new groups for opaque IDs. */
+export interface IdState {
+  nextGroup: number;
+  /** The group of the socket's private counter, drawn at connect(). */
+  connectedGroup: number | null;
+  /** ms since 00:00 UTC the model writes into timestamp options (judged by rule). */
+  msOfDay: number;
+}
+
+/**
+ * `ip_select_ident_segs` (include/net/ip.h): a connected socket's private
+ * counter first, whatever DF is; else DF without ignore_df gives 0; else the
+ * shared hashed generator (an opaque value: a new group).
+ */
+export function ip_select_ident(lab: Lab, sk: Sock | null, df: boolean, ignoreDf: boolean, ids: IdState, segs = 1): IdChoice {
+  if (sk && sk.daddr && ids.connectedGroup !== null) {
+    let plus: number;
+    if (lab.profile.connectedIdAddReturn) {
+      sk.idCount += segs; // atomic_add_return: the new value
+      plus = sk.idCount;
+    } else {
+      plus = sk.idCount; // the old value, then += segs
+      sk.idCount += segs;
+    }
+    return { kind: 'sequence', group: ids.connectedGroup, plus };
+  }
+  if (df && !ignoreDf) return { kind: 'zero' };
+  return { kind: 'sequence', group: ids.nextGroup++, plus: 0 };
+}
+
+/** `ip_select_ttl` / `ip4_dst_hoplimit`: IP_TTL, else the route's hop limit, else the sysctl. */
+function ip_select_ttl(lab: Lab, sk: Sock): number {
+  if (sk.ucTtl >= 0) return sk.ucTtl;
+  return sysctlInt(lab, 'net.ipv4.ip_default_ttl', 64);
+}
+
+/** `ip_dont_fragment` (include/net/ip.h). */
+function ip_dont_fragment(sk: Sock, rt: Rtable): boolean {
+  return sk.pmtudisc === IP_PMTUDISC_DO || (sk.pmtudisc === IP_PMTUDISC_WANT && !rt.mtuLocked);
+}
+
+/** `__ip_make_skb`: the IPv4 header of the corked datagram (DF, TTL, TOS, ID, options). */
+export function __ip_make_skb(lab: Lab, sk: Sock, cork: Cork, fl4: Flow, ids: IdState): Skb {
+  const body = concat(cork.chunks);
+  const rt = cork.rt;
+  const opt = cork.opt;
+  const optlen = opt ? opt.data.length : 0;
+  const hlen = HEADER_LEN + optlen;
+  const ignoreDf = ip_sk_ignore_df(sk);
+  const skbLen = hlen + body.length;
+  const df =
+    sk.pmtudisc === IP_PMTUDISC_DO ||
+    sk.pmtudisc === IP_PMTUDISC_PROBE ||
+    (skbLen <= rt.mtu && ip_dont_fragment(sk, rt));
+  let ttl: number;
+  if (cork.ttl !== 0) ttl = cork.ttl;
+  else if (rt.type === RTN_MULTICAST) ttl = sk.mcTtl;
+  else ttl = ip_select_ttl(lab, sk);
+  const tos = cork.tos !== -1 ? cork.tos : sk.tos;
+
+  const header = new Uint8Array(hlen);
+  header[0] = 0x40 | (hlen >> 2);
+  header[1] = tos & 0xff;
+  header[6] = df ? FLAG_DF >> 8 : 0;
+  header[8] = ttl;
+  header[9] = sk.protocol;
+  writeBe32(header, 12, fl4.saddr);
+  writeBe32(header, 16, fl4.daddr);
+  const id = ip_select_ident(lab, sk, df, ignoreDf, ids);
+  let tsTimes: number[] = [];
+  if (opt) tsTimes = ip_options_build(header, opt, cork.addr, fl4.saddr, ids.msOfDay);
+  return { header, body, id, ignoreDf, rt, cork, tsTimes, gsoSize: 0, cbOptlen: optlen };
+}
+
+/** One datagram on the wire, before rules are attached. */
+export interface WirePacket {
+  bytes: Uint8Array;
+  id: IdChoice;
+  tsTimes: number[];
+}
+
+/**
+ * `ip_local_out` → `ip_output` → `ip_finish_output`: set tot_len and the
+ * header checksum, then GSO segmentation or `ip_fragment`. Returns the packets
+ * that leave tx (none for a route through lo) or the errno `ip_fragment` gives.
+ */
+export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb): WirePacket[] | KErr {
+  const mtu = sk && !ip_sk_use_pmtu(sk) ? Math.min(skb.rt.devMtu, IP_MAX_MTU) : skb.rt.mtu; // ip_skb_dst_mtu
+  const hlen = skb.header.length;
+  const total = hlen + skb.body.length;
+  const df = (skb.header[6]! & (FLAG_DF >> 8)) !== 0;
+  let packets: WirePacket[];
+  if (skb.gsoSize) {
+    packets = gsoSegments(lab, skb);
+  } else if (total > mtu) {
+    // ip_fragment: DF without ignore_df sends ICMP_FRAG_NEEDED to the sender and fails.
+    if (df && !skb.ignoreDf) return kerr('EMSGSIZE', 'ip_fragment');
+    packets = ip_do_fragment(skb, mtu);
+  } else {
+    packets = [{ bytes: finish(skb.header, skb.body, { tot: total }), id: skb.id, tsTimes: skb.tsTimes }];
+  }
+  return skb.rt.dev === 'tx' ? packets : [];
+}
+
+/** `ip_do_fragment`: MF, offsets and lengths; DF cleared; options after the first per `ip_options_fragment`. */
+function ip_do_fragment(skb: Skb, mtu: number): WirePacket[] {
+  const hlen = skb.header.length;
+  const per = (mtu - hlen) & ~7;
+  const out: WirePacket[] = [];
+  const later = skb.header.slice();
+  ip_options_fragment(later, skb.cbOptlen);
+  for (let off = 0; off < skb.body.length; off += per) {
+    const end = Math.min(off + per, skb.body.length);
+    const first = off === 0;
+    const hdr = (first ? skb.header : later).slice();
+    const mf = end < skb.body.length;
+    const frag = ((mf ? FLAG_MF : 0) | (off >> 3)) >>> 0;
+    hdr[6] = frag >> 8;
+    hdr[7] = frag & 0xff;
+    out.push({ bytes: finish(hdr, skb.body.subarray(off, end), {}), id: skb.id, tsTimes: first ? skb.tsTimes : [] });
+  }
+  return out;
+}
+
+/**
+ * UDP GSO (`udp_send_skb` set gso_size): the device gets the super-packet when
+ * it has NETIF_F_GSO_UDP_L4 (`harmonize_features` drops GSO without checksum
+ * offload); otherwise `__udp_gso_segment` / `inet_gso_segment` cut it: each
+ * segment its own UDP length and checksum, IP IDs counting up.
+ */
+function gsoSegments(lab: Lab, skb: Skb): WirePacket[] {
+  const superPacket = lab.gso && lab.txChecksum && lab.profile.gsoSoftwareHasUdpL4;
+  const hlen = skb.header.length;
+  if (superPacket) {
+    return [{ bytes: finish(skb.header, skb.body, {}), id: skb.id, tsTimes: skb.tsTimes }];
+  }
+  const udpHdr = skb.body.subarray(0, 8);
+  const data = skb.body.subarray(8);
+  const out: WirePacket[] = [];
+  let i = 0;
+  for (let off = 0; off < data.length; off += skb.gsoSize, i++) {
+    const chunk = data.subarray(off, Math.min(off + skb.gsoSize, data.length));
+    const seg = new Uint8Array(8 + chunk.length);
+    seg.set(udpHdr);
+    seg.set(chunk, 8);
+    skb.segmentFill?.(seg);
+    // inet_gso_segment copies the whole header (options included) into every segment.
+    out.push({ bytes: finish(skb.header.slice(), seg, {}), id: plusId(skb.id, i), tsTimes: skb.tsTimes });
+  }
+  void hlen;
+  return out;
+}
+
+function plusId(id: IdChoice, i: number): IdChoice {
+  if (i === 0) return id;
+  switch (id.kind) {
+    case 'zero':
+      return { kind: 'exact', id: i };
+    case 'exact':
+      return { kind: 'exact', id: (id.id + i) & 0xffff };
+    case 'sequence':
+      return { kind: 'sequence', group: id.group, plus: id.plus + i };
+  }
+}
+
+/** `__ip_local_out`: tot_len and `ip_send_check`. */
+function finish(header: Uint8Array, body: Uint8Array, _o: { tot?: number }): Uint8Array {
+  const out = new Uint8Array(header.length + body.length);
+  out.set(header);
+  out.set(body, header.length);
+  out[2] = out.length >> 8;
+  out[3] = out.length & 0xff;
+  out[10] = 0;
+  out[11] = 0;
+  const c = headerChecksum(out);
+  out[10] = c >> 8;
+  out[11] = c & 0xff;
+  return out;
+}
+
+/** The rule the result carries for a packet's ID (case-format.md, "Comparing"). */
+export function idRule(id: IdChoice, bytes: Uint8Array): IdRule {
+  switch (id.kind) {
+    case 'zero':
+      return { rule: 'zero' };
+    case 'exact':
+      bytes[4] = id.id >> 8;
+      bytes[5] = id.id & 0xff;
+      fixChecksum(bytes);
+      return { rule: 'exact' };
+    case 'sequence':
+      return { rule: 'sequence', group: id.group, plus: id.plus };
+  }
+}
+
+function fixChecksum(bytes: Uint8Array): void {
+  bytes[10] = 0;
+  bytes[11] = 0;
+  const c = headerChecksum(bytes);
+  bytes[10] = c >> 8;
+  bytes[11] = c & 0xff;
+}
+
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+export function writeBe32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = (v >>> 16) & 255;
+  b[at + 2] = (v >>> 8) & 255;
+  b[at + 3] = v & 255;
+}
+
+void emit;

@@ -1,0 +1,175 @@
+/**
+ * Version profiles: every behaviour of the IPv4 datagram send path that
+ * changed between the kernel lines skbdiff models is one named switch here,
+ * with the change that introduced it. Model code reads `profile.X`; it never
+ * tests a version itself.
+ *
+ * Sources: ../shared/kernel-notes.md §11 (Debian 5.10.223, 6.1.176, 6.12.107,
+ * upstream 6.18.15, live 6.18.44). Where a change reached a line through a
+ * stable backport, the switch turns on at the first point release known to
+ * carry it; older point releases of that line are unverified.
+ */
+
+export interface Profile {
+  /** The line this profile models ("5.10", "6.1", "6.12", "6.18"), and the release it was chosen for. */
+  line: string;
+  release: string;
+  /** [major, minor, patch] parsed from the release. */
+  version: [number, number, number];
+
+  /** `__sock_cmsg_send` SO_MARK: CAP_NET_ADMIN only (5.10) or CAP_NET_RAW or CAP_NET_ADMIN (6.1+). "net: Allow SO_MARK with CAP_NET_RAW via cmsg" (subject unverified). */
+  soMarkCmsgAllowsNetRaw: boolean;
+  /** `__sock_cmsg_send` handles SO_PRIORITY (around 6.14; subject unverified). */
+  soPriorityCmsg: boolean;
+  /** `__sock_cmsg_send` handles SCM_TS_OPT_ID (around 6.13) and SCM_DEVMEM_DMABUF (around 6.12+; accepted in 6.18). */
+  scmTsOptId: boolean;
+  scmDevmemDmabuf: boolean;
+  /** `SOF_TIMESTAMPING_TX_RECORD_MASK`: 0x303, plus SOF_TIMESTAMPING_TX_COMPLETION (1<<18) around 6.16. */
+  timestampingTxRecordMask: number;
+  /** Default `net.core.optmem_max`: 20480, per-netns 131072 from 6.9 ("net: make optmem_max per netns" — subject unverified). */
+  optmemMaxDefault: number;
+
+  /**
+   * `udp_send_skb` segment-size check: 5.10 tests `hlen + gso_size > fragsize` → EINVAL;
+   * later `hlen + min(datalen, gso_size) > fragsize` → EMSGSIZE (upstream 235174b,
+   * "udp: gso: do not drop small packets when PMTU reduces", backported to 6.1.176, 6.12.107).
+   */
+  udpGsoSizeCheckUsesMin: boolean;
+  /** `UDP_MAX_SEGMENTS`: 64 in 5.10, 128 later ("udp: Increase UDP_MAX_SEGMENTS to 128"). */
+  udpMaxSegments: number;
+  /** `udp_send_skb`: a GSO send whose skb is not CHECKSUM_PARTIAL gives EIO (until "udp: Allow GSO transmit from devices with no checksum offload", 6.12). */
+  udpGsoNeedsChecksumOffload: boolean;
+
+  /** `ip_select_ident_segs` on a connected non-TCP socket: old value then += segs (5.10), or atomic_add_return (6.1.176+; "ipv4: fix data-races around inet->inet_id"). */
+  connectedIdAddReturn: boolean;
+  /** `ip_options_get`: LSRR/SSRR need CAP_NET_RAW, else EPERM ("ipv4: restrict IPOPT_SSRR and IPOPT_LSRR options"). */
+  srrNeedsCapNetRaw: boolean;
+  /** `raw_send_hdrinc`: a header with ihl < 5 is rejected with EINVAL (else sent untouched). */
+  rawHdrinclRejectsShortIhl: boolean;
+  /** `ping_supported`: ICMP_EXT_ECHO (42) accepted (6.1+, RFC 8335 PROBE). */
+  pingExtEcho: boolean;
+  /** `fib_add_ifaddr`: the subnet's lowest address is a broadcast route (until 5.14, "ip: Treat IPv4 segment's lowest address as unicast"). */
+  subnetZeroIsBroadcast: boolean;
+  /** `NETIF_F_GSO_SOFTWARE` includes `NETIF_F_GSO_UDP_L4` (6.1+): with gso on, veth receives the unsegmented UDP GSO packet. */
+  gsoSoftwareHasUdpL4: boolean;
+}
+
+type Switches = Omit<Profile, 'line' | 'release' | 'version'>;
+
+const LINE_5_10: Switches = {
+  soMarkCmsgAllowsNetRaw: false,
+  soPriorityCmsg: false,
+  scmTsOptId: false,
+  scmDevmemDmabuf: false,
+  timestampingTxRecordMask: 0x303,
+  optmemMaxDefault: 20480,
+  udpGsoSizeCheckUsesMin: false,
+  udpMaxSegments: 64,
+  udpGsoNeedsChecksumOffload: true,
+  connectedIdAddReturn: false,
+  srrNeedsCapNetRaw: false,
+  rawHdrinclRejectsShortIhl: false,
+  pingExtEcho: false,
+  subnetZeroIsBroadcast: true,
+  gsoSoftwareHasUdpL4: false,
+};
+
+const LINE_6_1: Switches = {
+  ...LINE_5_10,
+  soMarkCmsgAllowsNetRaw: true,
+  udpMaxSegments: 128,
+  pingExtEcho: true,
+  subnetZeroIsBroadcast: false,
+  gsoSoftwareHasUdpL4: true,
+};
+
+const LINE_6_12: Switches = {
+  ...LINE_6_1,
+  optmemMaxDefault: 131072,
+  udpGsoNeedsChecksumOffload: false,
+};
+
+const LINE_6_18: Switches = {
+  ...LINE_6_12,
+  soPriorityCmsg: true,
+  scmTsOptId: true,
+  scmDevmemDmabuf: true,
+  timestampingTxRecordMask: 0x40303,
+};
+
+/**
+ * Stable backports: [switch, line, first point release known to have it].
+ * Before that point release the line's base value applies.
+ */
+const BACKPORTS: Array<[keyof Switches, string, number]> = [
+  ['udpGsoSizeCheckUsesMin', '6.1', 176],
+  ['udpGsoSizeCheckUsesMin', '6.12', 107],
+  ['udpGsoSizeCheckUsesMin', '6.18', 0],
+  ['connectedIdAddReturn', '6.1', 176],
+  ['connectedIdAddReturn', '6.12', 0],
+  ['connectedIdAddReturn', '6.18', 0],
+  ['srrNeedsCapNetRaw', '6.1', 176],
+  ['srrNeedsCapNetRaw', '6.12', 107],
+  ['srrNeedsCapNetRaw', '6.18', 44],
+  ['rawHdrinclRejectsShortIhl', '6.1', 176],
+  ['rawHdrinclRejectsShortIhl', '6.12', 107],
+  ['rawHdrinclRejectsShortIhl', '6.18', 44],
+];
+
+/**
+ * Debian's bullseye/bookworm ABI releases (`6.1.0-44-cloud-amd64`) do not carry
+ * the point release; they are taken as the newest point release known here.
+ */
+const NEWEST_POINT: Record<string, number> = { '5.10': 223, '6.1': 176, '6.12': 107, '6.18': 44 };
+
+export class UnknownKernelError extends Error {
+  constructor(release: string) {
+    super(`cannot pick a model profile for kernel release ${JSON.stringify(release)}: expected MAJOR.MINOR[.PATCH]..., e.g. 6.12.107 or 6.1.0-44-cloud-amd64`);
+    this.name = 'UnknownKernelError';
+  }
+}
+
+export function parseRelease(release: string): [number, number, number] {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?(.*)$/.exec(release.trim());
+  if (!m) throw new UnknownKernelError(release);
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  let patch = m[3] === undefined ? 0 : Number(m[3]);
+  const line = `${major}.${minor}`;
+  // Debian ABI name: "6.1.0-44-cloud-amd64" (patch 0 followed by -ABI-flavour).
+  if (patch === 0 && /^-\d+-/.test(m[4] ?? '') && NEWEST_POINT[line] !== undefined) patch = NEWEST_POINT[line]!;
+  return [major, minor, patch];
+}
+
+function cmp(a: [number, number], b: [number, number]): number {
+  return a[0] - b[0] || a[1] - b[1];
+}
+
+/** The profile for a kernel release (`uname -r`): the nearest modelled line at or below it. */
+export function profileFor(release: string): Profile {
+  const version = parseRelease(release);
+  const mm: [number, number] = [version[0], version[1]];
+  let line: string;
+  let base: Switches;
+  if (cmp(mm, [6, 18]) >= 0) [line, base] = ['6.18', LINE_6_18];
+  else if (cmp(mm, [6, 12]) >= 0) [line, base] = ['6.12', LINE_6_12];
+  else if (cmp(mm, [6, 1]) >= 0) [line, base] = ['6.1', LINE_6_1];
+  else if (cmp(mm, [5, 10]) >= 0) [line, base] = ['5.10', LINE_5_10];
+  else throw new UnknownKernelError(release);
+
+  const switches: Switches = { ...base };
+  const exact = `${version[0]}.${version[1]}` === line;
+  for (const [name, bpLine, firstPoint] of BACKPORTS) {
+    if (bpLine !== line) continue;
+    // A newer minor than the line (e.g. 6.15 on the 6.12 profile) has the upstream change.
+    const on = !exact || version[2] >= firstPoint;
+    (switches as unknown as Record<string, unknown>)[name] = on;
+  }
+  return { line, release, version, ...switches };
+}
+
+/** The release of the kernel this process runs on. */
+export async function runningRelease(): Promise<string> {
+  const os = await import('node:os');
+  return os.release();
+}
