@@ -28,9 +28,7 @@ function call(r: number | true | KErr): CallResult {
 
 /** Bytes to lowercase hex. */
 export function toHex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += (x < 16 ? '0' : '') + x.toString(16);
-  return s;
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 function packet(p: WirePacket): ExpectedPacket {
@@ -54,12 +52,7 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
     capNetRaw: true,
     capNetAdmin: true,
   };
-  const now = new Date();
-  const ids: IdState = {
-    nextGroup: 0,
-    connectedGroup: null,
-    msOfDay: options.msOfDay ?? ((now.getUTCHours() * 60 + now.getUTCMinutes()) * 60 + now.getUTCSeconds()) * 1000 + now.getUTCMilliseconds(),
-  };
+  const ids: IdState = { nextGroup: 0, connectedGroup: null, msOfDay: options.msOfDay ?? Date.now() % 86_400_000 };
   const sportIn = inputs?.sport ?? program.bind?.port ?? null;
   const sport = sportIn && sportIn > 0 ? sportIn : STANDIN_SPORT;
 

@@ -22,6 +22,9 @@ const SOCK_DGRAM = 2;
 const SOCK_RAW = 3;
 const AF_INET = 2;
 const SOL_RAW = 255;
+/** Option numbers some kernel defines at SOL_SOCKET / SOL_IP (an unmodelled one is a gap, an undefined one ENOPROTOOPT). */
+const SOL_SOCKET_DEFINED = new Set(Object.values(SOL_SOCKET_NAMES));
+const SOL_IP_DEFINED = new Set(Object.values(SOL_IP_NAMES));
 
 /** `inet_create` (+ `ping_init_sock`): which socket, or why not. */
 export function inet_create(lab: Lab, prog: Program['socket']): Sock | KErr {
@@ -118,7 +121,7 @@ export function setsockopt(
 ): { result: true | KErr; packets: WirePacket[] } {
   const none: WirePacket[] = [];
   if (level === SOL_SOCKET) {
-    if (!Object.values(SOL_SOCKET_NAMES).includes(optname)) return { result: kerr('ENOPROTOOPT', 'sk_setsockopt'), packets: none };
+    if (!SOL_SOCKET_DEFINED.has(optname)) return { result: kerr('ENOPROTOOPT', 'sk_setsockopt'), packets: none };
     return { result: sk_setsockopt(lab, sk, optname, optval), packets: none };
   }
   if ((sk.kind === 'udp' || sk.kind === 'udplite') && (level === SOL_UDP || level === SOL_UDPLITE)) {
@@ -129,7 +132,7 @@ export function setsockopt(
     return { result: kerr('ENOPROTOOPT', 'do_raw_setsockopt'), packets: none };
   }
   if (level !== SOL_IP) return { result: kerr('ENOPROTOOPT', 'ip_setsockopt'), packets: none };
-  if (!Object.values(SOL_IP_NAMES).includes(optname)) return { result: kerr('ENOPROTOOPT', 'do_ip_setsockopt'), packets: none };
+  if (!SOL_IP_DEFINED.has(optname)) return { result: kerr('ENOPROTOOPT', 'do_ip_setsockopt'), packets: none };
   return { result: do_ip_setsockopt(lab, sk, optname, optval), packets: none };
 }
 

@@ -30,6 +30,9 @@ const TX_MASK = 0xffffff00;
 const TX_NET = (TX_ADDR & TX_MASK) >>> 0;
 const TX_BCAST = (TX_NET | ~TX_MASK) >>> 0;
 const LOOPBACK = ip4('127.0.0.1');
+const LOOPBACK_BCAST = ip4('127.255.255.255');
+const LOOPBACK_NET = ip4('127.0.0.0');
+const LOCAL_MCAST_NET = ip4('224.0.0.0');
 
 export function ipv4_is_multicast(a: number): boolean {
   return (a >>> 28) === 0xe;
@@ -81,7 +84,7 @@ export function inet_addr_type(lab: Lab, addr: number): RtnType {
 }
 
 function loopbackBroadcast(addr: number): boolean {
-  return addr === ip4('127.255.255.255') || (addr === ip4('127.0.0.0'));
+  return addr === LOOPBACK_BCAST || addr === LOOPBACK_NET;
 }
 
 /** `__ip_dev_find(net, addr, false)` != NULL: the address is configured here. */
@@ -126,7 +129,7 @@ export function ip_route_output_flow(lab: Lab, fl4: Flowi4): Rtable | KErr {
   if (fl4.oif) {
     if (fl4.oif !== lab.txIfindex && fl4.oif !== LOOPBACK_IFINDEX) return kerr('ENODEV', from);
     if (fl4.oif === LOOPBACK_IFINDEX) throw new Unmodelled('an output interface of lo (ifindex 1)');
-    if (ipv4_is_lbcast(fl4.daddr) || (fl4.daddr & 0xffffff00) === ip4('224.0.0.0')) {
+    if (ipv4_is_lbcast(fl4.daddr) || (fl4.daddr & 0xffffff00) >>> 0 === LOCAL_MCAST_NET) {
       if (!fl4.saddr) fl4.saddr = TX_ADDR; // inet_select_addr(dev_out, 0, RT_SCOPE_LINK)
       return mkrouteOutput(lab, fl4, txRoute(lab, ipv4_is_lbcast(fl4.daddr) ? RTN_BROADCAST : RTN_MULTICAST, false));
     }
