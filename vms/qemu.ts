@@ -147,8 +147,27 @@ export class Guest {
     if (this.ownsWorkDir) fs.rmSync(this.workDir, { recursive: true, force: true });
   }
 
-  /** Boot `kernel` and wait for READY and an SSH login. On any failure nothing is left running. */
+  /**
+   * Boot `kernel` and wait for READY and an SSH login. On any failure nothing is
+   * left running. `accel: 'auto'`: KVM when kvmUsable() says so; a KVM boot that
+   * shows nothing at all on the console (nested KVM that hangs) marks KVM
+   * unusable for this process and the guest is booted again under TCG.
+   */
   static async boot(opts: BootOptions): Promise<Guest> {
+    if (opts.accel === 'kvm' || opts.accel === 'tcg') return Guest.bootOnce(opts, opts.accel);
+    if (await kvmUsable()) {
+      try {
+        return await Guest.bootOnce({ ...opts, bootTimeoutMs: opts.bootTimeoutMs ?? KVM_FIRST_BOOT_MS }, 'kvm');
+      } catch (e) {
+        if (!(e instanceof GuestError) || e.consoleTail.trim() !== '') throw e;
+        opts.log?.(`KVM boot showed nothing on the console (${e.message.split('\n')[0]}); using TCG from now on`);
+        kvmVerdict = Promise.resolve(false);
+      }
+    }
+    return Guest.bootOnce(opts, 'tcg');
+  }
+
+  private static async bootOnce(opts: BootOptions, accel: Accel): Promise<Guest> {
     const log = opts.log ?? (() => {});
     const ownsWorkDir = !opts.workDir;
     const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'skbdiff-vm-'));
@@ -162,7 +181,6 @@ export class Guest {
       throw e;
     }
     const initramfsMs = Date.now() - t0;
-    const accel = opts.accel === 'kvm' || opts.accel === 'tcg' ? opts.accel : (await kvmUsable()) ? 'kvm' : 'tcg';
     log(`initramfs ${(initramfs.bytes / 1e6).toFixed(2)} MB in ${initramfsMs} ms; modules: ${initramfs.modules.join(' ') || '(none)'}; accel ${accel}`);
 
     const args = qemuArgs(opts.kernel, initramfs.path, accel, opts.memoryMB ?? 256, opts.append);
@@ -221,12 +239,12 @@ export class Guest {
 }
 
 function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number, append?: string): string[] {
-  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'rdinit=/init', 'random.trust_cpu=on', 'tsc=reliable', 'no_timer_check', '8250.nr_uarts=1', append ?? '']
+  const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'rdinit=/init', 'random.trust_cpu=on', 'tsc=reliable', 'no_timer_check', '8250.nr_uarts=1', 'cryptomgr.notests', 'acpi=off', append ?? '']
     .filter(Boolean).join(' ');
   return [
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-machine', `pc,accel=${accel}`,
-    '-cpu', accel === 'kvm' ? 'host' : 'max',
+    '-cpu', accel === 'kvm' ? KVM_CPU : 'max',
     '-smp', '1', '-m', String(memoryMB),
     '-kernel', kernel.vmlinuz, '-initrd', initrd, '-append', cmdline,
     '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con', '-monitor', 'none',
@@ -237,12 +255,17 @@ function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number
   ];
 }
 
+/** A KVM boot must reach READY this fast before auto falls back to TCG. */
+const KVM_FIRST_BOOT_MS = 10_000;
+const KVM_CPU = 'host';
+
 let kvmVerdict: Promise<boolean> | undefined;
 
 /**
- * Does KVM run a guest here? /dev/kvm existing is no proof (nested KVM can open
- * and then fail), so run QEMU under KVM with a tiny multiboot-less image:
- * SeaBIOS must print its banner on the serial console within 5 s.
+ * Might KVM run a guest here? /dev/kvm existing is no proof: nested KVM can
+ * open it and then abort (here: "failed to set MSR 0x10a") or hang. This cheap
+ * check starts QEMU under KVM with the guest's CPU model and sees it still
+ * alive after 1.5 s; Guest.boot then falls back to TCG if the real boot hangs.
  * Cached per process; SKBDIFF_ACCEL=tcg|kvm overrides.
  */
 export function kvmUsable(): Promise<boolean> {
@@ -256,9 +279,9 @@ export function kvmUsable(): Promise<boolean> {
       return false;
     }
     try {
-      const r = await execFileP(QEMU, ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc,accel=kvm', '-cpu', 'host', '-m', '16',
-        '-serial', 'stdio', '-monitor', 'none', '-no-reboot'], { timeout: 5000, killSignal: 'SIGKILL', encoding: 'utf8' }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-      return /SeaBIOS|Booting from/.test(r.stdout);
+      return await execFileP(QEMU, ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc,accel=kvm', '-cpu', KVM_CPU, '-m', '16',
+        '-serial', 'none', '-monitor', 'none', '-no-reboot'], { timeout: 1500, killSignal: 'SIGKILL' })
+        .then(() => false, (e: { killed?: boolean }) => e.killed === true); // alive until the timeout killed it
     } catch {
       return false;
     }
