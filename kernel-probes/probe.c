@@ -151,7 +151,13 @@ static int nl_talk(int fd, struct nlreq *r)
 	}
 }
 
-/* RTM_NEWLINK on an existing link: MTU (0: keep), up/down (-1: keep), netns (-1: stay). */
+/*
+ * RTM_NEWLINK on an existing link: MTU (0: keep), up/down (-1: keep), netns (-1: stay).
+ * Up also sets IFF_NOARP: a case may send to any on-link address (a source-route
+ * hop, a subnet address), and without ARP on the wire such a datagram still
+ * leaves tx (to tx's own MAC) instead of waiting for a reply nobody sends.
+ * The peer 198.18.0.2 keeps its permanent neighbour entry.
+ */
 static int link_set(int nl, int ifindex, unsigned mtu, int up, int nsfd)
 {
 	struct nlreq r;
@@ -159,8 +165,8 @@ static int link_set(int nl, int ifindex, unsigned mtu, int up, int nsfd)
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
 	if (up >= 0) {
-		ifi->ifi_change = IFF_UP;
-		ifi->ifi_flags = up ? IFF_UP : 0;
+		ifi->ifi_change = IFF_UP | IFF_NOARP;
+		ifi->ifi_flags = up ? IFF_UP | IFF_NOARP : 0;
 	}
 	if (mtu)
 		nl_put_u32(&r, IFLA_MTU, mtu);

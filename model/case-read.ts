@@ -431,7 +431,7 @@ function net(v: JValue, path: string): NetSpec {
   const f = fields(v, path, [], ['mtu', 'route_mtu', 'sysctl', 'offload']);
   const mtu = orDefault(f('mtu'), DEFAULT_NET.mtu, (x) => int(x, child(path, 'mtu'), 68, 65535, 'a device MTU (IPv4 minimum 68 to ETH_MAX_MTU)'));
   const routeMtu = orDefault(f('route_mtu'), DEFAULT_NET.route_mtu, (x) =>
-    x.kind === 'null' ? null : int(x, child(path, 'route_mtu'), 68, 65535, 'a route MTU'),
+    x.kind === 'null' ? null : int(x, child(path, 'route_mtu'), 1, 65535, 'a route MTU'),
   );
   const sysctl = orDefault(f('sysctl'), {}, (x) => {
     const p = child(path, 'sysctl');

@@ -26,6 +26,12 @@ export interface Profile {
   scmDevmemDmabuf: boolean;
   /** `SOF_TIMESTAMPING_TX_RECORD_MASK`: 0x303, plus SOF_TIMESTAMPING_TX_COMPLETION (1<<18) around 6.16. */
   timestampingTxRecordMask: number;
+  /**
+   * `SOF_TIMESTAMPING_MASK` for the SO_TIMESTAMPING setsockopt (`sock_set_timestamping`):
+   * 5.10 ends at OPT_TX_SWHW (0x7fff), BIND_PHC (5.14) 0xffff, OPT_ID_TCP (6.2) and
+   * OPT_RX_FILTER (6.5) 0x3ffff, TX_COMPLETION 0x7ffff (values from the uapi header history; unverified per point release).
+   */
+  timestampingFlagsMask: number;
   /** Default `net.core.optmem_max`: 20480, per-netns 131072 from 6.9 ("net: make optmem_max per netns" — subject unverified). */
   optmemMaxDefault: number;
 
@@ -62,6 +68,7 @@ const LINE_5_10: Switches = {
   scmTsOptId: false,
   scmDevmemDmabuf: false,
   timestampingTxRecordMask: 0x303,
+  timestampingFlagsMask: 0x7fff,
   optmemMaxDefault: 20480,
   udpGsoSizeCheckUsesMin: false,
   udpMaxSegments: 64,
@@ -77,6 +84,7 @@ const LINE_5_10: Switches = {
 const LINE_6_1: Switches = {
   ...LINE_5_10,
   soMarkCmsgAllowsNetRaw: true,
+  timestampingFlagsMask: 0xffff,
   udpMaxSegments: 128,
   pingExtEcho: true,
   subnetZeroIsBroadcast: false,
@@ -85,6 +93,7 @@ const LINE_6_1: Switches = {
 
 const LINE_6_12: Switches = {
   ...LINE_6_1,
+  timestampingFlagsMask: 0x3ffff,
   optmemMaxDefault: 131072,
   udpGsoNeedsChecksumOffload: false,
 };
@@ -95,6 +104,7 @@ const LINE_6_18: Switches = {
   scmTsOptId: true,
   scmDevmemDmabuf: true,
   timestampingTxRecordMask: 0x40303,
+  timestampingFlagsMask: 0x7ffff,
 };
 
 /**

@@ -83,6 +83,24 @@ export function __sock_cmsg_send(lab: Lab, sk: Sock, c: Cmsg, ipc: Ipcm): true |
   }
 }
 
+const SOF_TXTIME_FLAGS_MASK = 3;
+const CLOCK_MONOTONIC = 1;
+const SOF_TIMESTAMPING_OPT_ID_TCP = 1 << 16;
+const SOF_TIMESTAMPING_OPT_STATS = 1 << 12;
+const SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11;
+const SOF_TIMESTAMPING_BIND_PHC = 1 << 15;
+
+/** `sock_set_timestamping`: the flags a kernel line knows, and their dependencies. */
+function sock_set_timestamping(lab: Lab, sk: Sock, val: number): true | KErr {
+  const from = 'sock_set_timestamping';
+  if ((val & ~lab.profile.timestampingFlagsMask) >>> 0) return kerr('EINVAL', from);
+  if (val & SOF_TIMESTAMPING_OPT_ID_TCP && !(val & SOF_TIMESTAMPING_OPT_ID)) return kerr('EINVAL', from);
+  if (val & SOF_TIMESTAMPING_OPT_STATS && !(val & SOF_TIMESTAMPING_OPT_TSONLY)) return kerr('EINVAL', from);
+  if (val & SOF_TIMESTAMPING_BIND_PHC) throw new Unmodelled('SOF_TIMESTAMPING_BIND_PHC');
+  sk.tsflags = val;
+  return true;
+}
+
 /** `sk_setsockopt` (net/core/sock.c) for the SOL_SOCKET options skbdiff models. */
 export function sk_setsockopt(lab: Lab, sk: Sock, optname: number, optval: Uint8Array): true | KErr {
   const from = 'sk_setsockopt';
@@ -118,6 +136,18 @@ export function sk_setsockopt(lab: Lab, sk: Sock, optname: number, optval: Uint8
       sk.mark = v.getUint32(0, true);
       return true;
     }
+    case SO_TXTIME: {
+      // struct sock_txtime { clockid_t clockid; __u32 flags; }
+      if (optval.length !== 8) return kerr('EINVAL', from);
+      const flags = v.getUint32(4, true);
+      if (flags & ~SOF_TXTIME_FLAGS_MASK) return kerr('EINVAL', from);
+      if (v.getInt32(0, true) !== CLOCK_MONOTONIC && !lab.capNetAdmin) return kerr('EPERM', from);
+      sk.txtime = true;
+      return true;
+    }
+    case SO_TIMESTAMPING_OLD:
+    case SO_TIMESTAMPING_NEW:
+      return sock_set_timestamping(lab, sk, val >>> 0);
     default:
       throw new Unmodelled(`setsockopt SOL_SOCKET option ${optname}`);
   }

@@ -172,14 +172,20 @@ function appendAndMaybePush(
   len: number,
 ): SendOutcome {
   const none: WirePacket[] = [];
-  if (flags & MSG_PROBE) return { result: len, packets: none };
-  const bytes = transhdrlen ? withUdpHeader(payload) : payload;
-  const err = __ip_append_data(lab, sk, cork, bytes, transhdrlen, corkreq ? flags | MSG_MORE : flags);
-  if (err !== true) {
-    sk.pending = null; // udp_flush_pending_frames
-    return { result: err, packets: none };
+  // ip_append_data returns 0 at once for MSG_PROBE; a push still happens below.
+  if (!(flags & MSG_PROBE)) {
+    const bytes = transhdrlen ? withUdpHeader(payload) : payload;
+    const err = __ip_append_data(lab, sk, cork, bytes, transhdrlen, corkreq ? flags | MSG_MORE : flags);
+    if (err !== true) {
+      sk.pending = null; // udp_flush_pending_frames
+      return { result: err, packets: none };
+    }
   }
   if (!corkreq) {
+    if (!cork.length) {
+      sk.pending = null;
+      return { result: len, packets: none }; // udp_push_pending_frames: empty queue
+    }
     sk.pending = null;
     return finishSend(udp_push_pending_frames(lab, sk, cork, ids), len);
   }
