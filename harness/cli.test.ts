@@ -194,7 +194,7 @@ test('run: harness error, unmodelled case and malformed case each end as error; 
   t.not(r.cases[1]!.observed, null, 'what the target did return is kept');
   t.deepEqual(r.counts, { cases: 5, pass: 1, differ: 1, error: 3 });
   t.true(out().includes(`ERROR lab-broke (${f}:2): the netns worker died\n`));
-  t.true(out().includes(`ERROR (no id) (${f}:3): ${f}:3: $.sends[0].flags[0]`));
+  t.true(out().includes(`ERROR (no id): ${f}:3: $.sends[0].flags[0]`));
   t.true(out().includes(`ERROR gap (${f}:4): unmodelled: the model does not cover IP_FROB cmsgs\n`));
 });
 

@@ -18,7 +18,7 @@ import { builtinSuiteFiles, repoRoot } from './suites.js';
 /** Where the CLI talks, and what tests replace. */
 export interface CliDeps {
   stdout?: { write(s: string): unknown };
-  stderr?: { write(s: string): unknown; isTTY?: boolean };
+  stderr?: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   /** Input for `-` (default process.stdin). */
   stdin?: AsyncIterable<Buffer | string>;
   targets?: ReadonlyMap<string, TargetKind>;
@@ -254,7 +254,8 @@ function progress(err: NonNullable<CliDeps['stderr']>, every = 25) {
       if (r.verdict === 'differ') differ++;
       if (r.verdict === 'error') error++;
       const line = `[${done}/${total}] ${differ} differing, ${error} error${error === 1 ? '' : 's'}, ${((Date.now() - t0) / 1000).toFixed(1)} s`;
-      if (tty) err.write(`\r\x1b[K${line} ${r.id ?? ''}`.slice(0, 200));
+      // One terminal row, or a wrapped line would defeat the \r.
+      if (tty) err.write(`\r\x1b[K${`${line} ${r.id ?? ''}`.slice(0, Math.max(20, (err.columns ?? 80) - 1))}`);
       else if (done % every === 0 && done !== total) err.write(`${line}\n`);
     },
     end(): void {

@@ -70,7 +70,9 @@ export function renderDiffering(c: CaseRecord): string {
 
 export function renderError(c: CaseRecord): string {
   const msg = (c.error?.message ?? 'error').split('\n');
-  return [`ERROR ${header(c)}: ${msg[0]}`, ...msg.slice(1).map((l) => `  ${l}`)].join('\n');
+  // A case-file fault already starts with file:line.
+  const head = msg[0]!.startsWith(`${c.file}:`) ? `${c.id ?? '(no id)'}` : header(c);
+  return [`ERROR ${head}: ${msg[0]}`, ...msg.slice(1).map((l) => `  ${l}`)].join('\n');
 }
 
 /** Packet indices that findings of this case name, in order. */
