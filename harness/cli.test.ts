@@ -241,6 +241,27 @@ test.serial('run: SIGINT during a case → target closed, partial results, the r
   t.is(readPcap(join(dir, 'res', 'latest', 'observed.pcap')).frames.length, 1);
 });
 
+test('run: a target that will not start → every case error: harness, run invalid, exit 2, target closed', async (t) => {
+  const dir = tmp();
+  const f = caseFile([udpCase('a', 10), udpCase('b', 10)], dir);
+  const target = new FakeTarget();
+  target.start = async () => {
+    throw new Error('no probe at /nowhere');
+  };
+  const { deps, out, err } = io({ targets: fakeTargets(target) });
+  t.is(await main(['run', f, '--target', 'fake', '--out', join(dir, 'res')], deps), 2);
+  t.true(target.closed);
+  const r = readRunResults(join(dir, 'res', 'latest', 'results.json'));
+  t.false(r.valid);
+  t.deepEqual(r.problems, ['target fake did not start: no probe at /nowhere']);
+  t.deepEqual(r.cases.map((c) => [c.id, c.verdict, c.error?.kind, c.error?.message]), [
+    ['a', 'error', 'harness', 'target fake did not start: no probe at /nowhere'],
+    ['b', 'error', 'harness', 'target fake did not start: no probe at /nowhere'],
+  ]);
+  t.true(err().includes('skbdiff: target fake did not start: no probe at /nowhere\n'));
+  t.regex(out(), /2 cases: 0 passed, 0 differing, 2 errors .*no model profile \(INVALID RUN\)/);
+});
+
 test('run: non-TTY progress prints a line every 25 cases', async (t) => {
   const dir = tmp();
   const f = caseFile(Array.from({ length: 60 }, (_, i) => udpCase(`c${i}`, 1)), dir);
