@@ -100,7 +100,7 @@ export class Guest {
   readonly tapName = 'tap0';
 
   /** The last `lines` lines of the console. */
-  consoleTail(lines = 40): string {
+  consoleTail(lines = 60): string {
     return this.consoleBuf.split('\n').slice(-lines).join('\n');
   }
 
@@ -207,7 +207,10 @@ export class Guest {
           g.consoleBuf = (g.consoleBuf + text.replace(/\r/g, '')).slice(-64_000);
           const m = FAILURE.exec(g.consoleBuf);
           if (m && !g.failure) {
-            g.failure = `console says ${JSON.stringify(m[0].trim())}`;
+            // The whole line names the culprit ("Kernel panic - not syncing: Attempted to kill init! exitcode=…").
+            const lineStart = g.consoleBuf.lastIndexOf('\n', m.index) + 1;
+            const lineEnd = g.consoleBuf.indexOf('\n', m.index);
+            g.failure = `console says ${JSON.stringify(g.consoleBuf.slice(lineStart, lineEnd < 0 ? undefined : lineEnd).trim())}`;
             // Let the trace reach the console before reporting.
             if (!ready) faultTimer = setTimeout(() => reject(new GuestError(`${who}: ${g.failure}`, g.consoleTail())), 500);
           }

@@ -1,0 +1,88 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { resolveKernel, type Kernel } from './kernels.js';
+import { Guest, GuestError } from './qemu.js';
+
+// One guest at a time: two TCG guests on 2 cores slow each other past the boot budget.
+
+/** QEMU processes whose command line mentions `dir` (each test boots from its own dir). */
+function qemuUsing(dir: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-a', '-f', `qemu-system.*${dir}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+function runDir(t: import('ava').ExecutionContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skbdiff-vmtest-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test.serial('debian:6.1 boots; uname -r over SSH matches the package; no QEMU left after close', async (t) => {
+  const kernel = await resolveKernel('debian:6.1');
+  const dir = runDir(t);
+  let guest: Guest | undefined;
+  t.teardown(async () => { await guest?.close(); });
+  guest = await Guest.boot({ kernel, workDir: dir });
+  t.log(`${guest.accel}: READY ${guest.times.readyMs} ms, SSH ${guest.times.sshMs} ms (initramfs ${guest.times.initramfsMs} ms)`);
+  const s = guest.ssh[0]!;
+  const r = await s.exec('uname -r');
+  t.is(r.code, 0);
+  t.is(r.stdout.trim(), kernel.release);
+  // Both NICs are there under their names; the test NIC's host side is a tap in the guest's own netns.
+  const links = (await s.exec('ip -o link')).stdout;
+  t.regex(links, /: mgmt: /);
+  t.regex(links, /: tx: /);
+  const tap = execFileSync('nsenter', [`--net=${guest.netnsPath}`, '--', 'ip', '-o', 'link', 'show', guest.tapName], { encoding: 'utf8' });
+  t.regex(tap, /tap0: .*UP/);
+  t.is(guest.fault(), null);
+  const pid = guest.pid;
+  t.is(qemuUsing(dir).length, 1);
+  await guest.close();
+  t.deepEqual(qemuUsing(dir), []);
+  t.throws(() => process.kill(pid, 0));
+});
+
+test.serial('a broken /init: GuestError names the kernel and shows the panic on the console tail', async (t) => {
+  const kernel = await resolveKernel('debian:6.1');
+  const dir = runDir(t);
+  const e = await t.throwsAsync(Guest.boot({
+    kernel, workDir: dir, accel: 'tcg',
+    initramfs: { initScript: () => '#!/bin/sh\necho "about to exit from pid 1" >/dev/console\nexit 7\n' },
+  }), { instanceOf: GuestError });
+  t.log(e!.message);
+  t.true(e!.message.includes(kernel.release));
+  t.regex(e!.message, /Kernel panic|Attempted to kill init/);
+  t.regex(e!.consoleTail, /about to exit from pid 1/);
+  t.regex(e!.message, /console says "[^"]*Attempted to kill init! exitcode=0x00000700/);
+  t.deepEqual(qemuUsing(dir), []);
+});
+
+test.serial('a kernel image that is garbage: GuestError with QEMU\'s reason', async (t) => {
+  const dir = runDir(t);
+  const garbage = path.join(dir, 'vmlinuz-garbage');
+  fs.writeFileSync(garbage, Buffer.alloc(1 << 16, 0x5a));
+  const kernel: Kernel = { release: 'garbage', vmlinuz: garbage, modulesDir: null, source: garbage };
+  const e = await t.throwsAsync(Guest.boot({ kernel, workDir: dir, accel: 'tcg', bootTimeoutMs: 20_000 }), { instanceOf: GuestError });
+  t.log(e!.message);
+  t.true(e!.message.includes(garbage));
+  t.regex(e!.message, /QEMU exited/);
+  t.deepEqual(qemuUsing(dir), []);
+});
+
+test.serial('a boot that never says READY times out with a clear error', async (t) => {
+  const kernel = await resolveKernel('debian:6.1');
+  const dir = runDir(t);
+  const e = await t.throwsAsync(Guest.boot({
+    kernel, workDir: dir, accel: 'tcg', bootTimeoutMs: 6000,
+    initramfs: { initScript: () => '#!/bin/sh\necho "hanging on purpose" >/dev/console\nexec sleep 3600\n' },
+  }), { instanceOf: GuestError });
+  t.regex(e!.message, /no READY marker within 6000 ms/);
+  t.regex(e!.consoleTail, /hanging on purpose/);
+  t.deepEqual(qemuUsing(dir), []);
+});
