@@ -190,3 +190,13 @@ function timeOfDay(ms: number): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${p(Math.floor(ms / 3_600_000))}:${p(Math.floor(ms / 60_000) % 60)}:${p(Math.floor(ms / 1000) % 60)}.${p(ms % 1000, 3)}`;
 }
+
+/** One packet alone (a missing or extra one): its summary, then 16 bytes a row. */
+export function renderPacket(packet: number, side: 'expected' | 'got', bytes: Uint8Array): string {
+  const lines = [`packet ${packet} ${side.padStart(8)}: ${summarize(bytes)} (no ${side === 'got' ? 'expected' : 'observed'} packet)`];
+  for (let row = 0; row < bytes.length; row += 16) {
+    const cells = [...bytes.subarray(row, row + 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    lines.push(`${row.toString(16).padStart(4, '0')}  ${cells}`);
+  }
+  return lines.join('\n');
+}

@@ -7,7 +7,7 @@
  */
 import { fromHex } from '../model/wire/error.js';
 import { judgedOffsets } from './diff.js';
-import { renderPacketDiff } from './render.js';
+import { renderPacket, renderPacketDiff } from './render.js';
 import type { CaseRecord, RunResults } from './results.js';
 
 export function renderReport(r: RunResults, opts: { resultsDir?: string } = {}): string {
@@ -61,9 +61,12 @@ export function renderDiffering(c: CaseRecord): string {
   for (const p of packetsNamed(c)) {
     const e = c.expected?.packets[p];
     const o = c.observed?.packets[p];
-    const eb = e ? fromHex(e.hex) : new Uint8Array(0);
-    const ob = o ? fromHex(o.hex) : new Uint8Array(0);
-    lines.push('', ...renderPacketDiff(p, eb, ob, judgedOffsets(eb, ob, e?.rules)).split('\n').map((l) => `  ${l}`));
+    // A missing or extra packet has nothing to stand beside: dump the one there is.
+    const dump =
+      e && o
+        ? renderPacketDiff(p, fromHex(e.hex), fromHex(o.hex), judgedOffsets(fromHex(e.hex), fromHex(o.hex), e.rules))
+        : renderPacket(p, e ? 'expected' : 'got', fromHex((e ?? o)!.hex));
+    lines.push('', ...dump.split('\n').map((l) => `  ${l}`));
   }
   return lines.join('\n');
 }

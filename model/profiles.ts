@@ -133,8 +133,8 @@ const BACKPORTS: Array<[keyof Switches, string, number]> = [
 const NEWEST_POINT: Record<string, number> = { '5.10': 223, '6.1': 176, '6.12': 107, '6.18': 44 };
 
 export class UnknownKernelError extends Error {
-  constructor(release: string) {
-    super(`cannot pick a model profile for kernel release ${JSON.stringify(release)}: expected MAJOR.MINOR[.PATCH]..., e.g. 6.12.107 or 6.1.0-44-cloud-amd64`);
+  constructor(release: string, why = 'expected MAJOR.MINOR[.PATCH]..., e.g. 6.12.107 or 6.1.0-44-cloud-amd64') {
+    super(`cannot pick a model profile for kernel release ${JSON.stringify(release)}: ${why}`);
     this.name = 'UnknownKernelError';
   }
 }
@@ -165,7 +165,7 @@ export function profileFor(release: string): Profile {
   else if (cmp(mm, [6, 12]) >= 0) [line, base] = ['6.12', LINE_6_12];
   else if (cmp(mm, [6, 1]) >= 0) [line, base] = ['6.1', LINE_6_1];
   else if (cmp(mm, [5, 10]) >= 0) [line, base] = ['5.10', LINE_5_10];
-  else throw new UnknownKernelError(release);
+  else throw new UnknownKernelError(release, 'older than every modelled line (5.10, 6.1, 6.12, 6.18)');
 
   const switches: Switches = { ...base };
   const exact = `${version[0]}.${version[1]}` === line;
