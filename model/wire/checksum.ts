@@ -7,12 +7,22 @@
 
 /** One's-complement sum of `bytes` (unfolded, 32-bit accumulator), starting at `initial`. */
 export function data(bytes: Uint8Array, initial = 0, start = 0, end = bytes.length): number {
-  let sum = initial;
+  // Even and odd bytes summed apart (high and low halves of each 16-bit word),
+  // then combined: the same sum as word by word, with less work per byte.
+  let hi = 0;
+  let lo = 0;
   let i = start;
-  for (; i + 1 < end; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
-  if (i < end) sum += bytes[i]! << 8;
-  // Fold early so the accumulator never leaves the safe integer range.
-  return (sum & 0xffff) + Math.floor(sum / 0x10000);
+  for (; i + 7 < end; i += 8) {
+    hi += bytes[i]! + bytes[i + 2]! + bytes[i + 4]! + bytes[i + 6]!;
+    lo += bytes[i + 1]! + bytes[i + 3]! + bytes[i + 5]! + bytes[i + 7]!;
+  }
+  for (; i + 1 < end; i += 2) {
+    hi += bytes[i]!;
+    lo += bytes[i + 1]!;
+  }
+  if (i < end) hi += bytes[i]!;
+  // At most 64 KiB of bytes: hi * 256 + lo stays far below 2^53.
+  return fold(initial + hi * 256 + lo);
 }
 
 /** Fold a sum to 16 bits (end-around carry). */
