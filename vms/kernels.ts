@@ -155,11 +155,11 @@ function abiSeries(abi: string): string {
 }
 
 async function fetchAndExtract(apt: PrivateApt, kernelsDir: string, pkg: KernelPackage, log: (s: string) => void): Promise<Kernel> {
-  // Kernels from 7.x on split the image into linux-binary-* and linux-modules-*: fetch those too.
+  // Kernels from 7.x on split the image into linux-binary-*, linux-modules-* and linux-base-* (modules.builtin): fetch those too.
   const st = parseStanzas(await apt.cache(['show', `${pkg.name}=${pkg.version}`]))[0] ?? {};
   const parts = [`${pkg.name}=${pkg.version}`];
   for (const d of (st['Depends'] ?? '').split(',')) {
-    const dm = /^\s*(linux-(?:binary|modules)-\S+) \(= ([^)]+)\)/.exec(d);
+    const dm = /^\s*(linux-(?:binary|modules|base)-\d\S*) \(= ([^)]+)\)/.exec(d);
     if (dm) parts.push(`${dm[1]}=${dm[2]}`);
   }
   const debDir = path.join(apt.root, 'debs');
@@ -197,8 +197,9 @@ async function fetchAndExtract(apt: PrivateApt, kernelsDir: string, pkg: KernelP
 }
 
 function locateKernel(root: string, abi: string, source: string): Kernel {
-  const vmlinuz = path.join(root, 'boot', `vmlinuz-${abi}`);
-  if (!fs.existsSync(vmlinuz)) throw new KernelError(`${source}: no boot/vmlinuz-${abi} in the package`);
+  // /boot/vmlinuz-<abi> up to 6.x; linux-binary-* (7.x) ships usr/lib/modules/<abi>/vmlinuz.
+  const vmlinuz = [path.join(root, 'boot', `vmlinuz-${abi}`), path.join(root, 'usr', 'lib', 'modules', abi, 'vmlinuz')].find((f) => fs.existsSync(f));
+  if (!vmlinuz) throw new KernelError(`${source}: neither boot/vmlinuz-${abi} nor usr/lib/modules/${abi}/vmlinuz in the package`);
   const release = readBzImageRelease(vmlinuz);
   if (release !== abi) throw new KernelError(`${source}: bzImage says release ${release}, package says ${abi}`);
   const modulesDir = [path.join(root, 'lib', 'modules', abi), path.join(root, 'usr', 'lib', 'modules', abi)].find((d) => fs.existsSync(path.join(d, 'modules.dep')));
