@@ -106,7 +106,15 @@ export class Guest {
 
   /** Panic/oops/BUG seen on the console since boot, or QEMU gone: null while healthy. */
   fault(): string | null {
-    if (this.failure) return this.failure;
+    if (this.failure) {
+      // The whole first failing line names the culprit ("Kernel panic - not syncing: Attempted to kill init! exitcode=…"),
+      // read now rather than when the match was seen: the console may have been mid-line then.
+      const m = FAILURE.exec(this.consoleBuf);
+      if (!m) return `console said ${JSON.stringify(this.failure)}`;
+      const start = this.consoleBuf.lastIndexOf('\n', m.index) + 1;
+      const end = this.consoleBuf.indexOf('\n', m.index);
+      return `console says ${JSON.stringify(this.consoleBuf.slice(start, end < 0 ? undefined : end).trim())}`;
+    }
     if (this.qemu.exitCode !== null || this.qemu.signalCode !== null) return `QEMU exited (${this.qemu.exitCode ?? this.qemu.signalCode})`;
     return null;
   }
@@ -207,12 +215,9 @@ export class Guest {
           g.consoleBuf = (g.consoleBuf + text.replace(/\r/g, '')).slice(-64_000);
           const m = FAILURE.exec(g.consoleBuf);
           if (m && !g.failure) {
-            // The whole line names the culprit ("Kernel panic - not syncing: Attempted to kill init! exitcode=…").
-            const lineStart = g.consoleBuf.lastIndexOf('\n', m.index) + 1;
-            const lineEnd = g.consoleBuf.indexOf('\n', m.index);
-            g.failure = `console says ${JSON.stringify(g.consoleBuf.slice(lineStart, lineEnd < 0 ? undefined : lineEnd).trim())}`;
+            g.failure = m[0];
             // Let the trace reach the console before reporting.
-            if (!ready) faultTimer = setTimeout(() => reject(new GuestError(`${who}: ${g.failure}`, g.consoleTail())), 500);
+            if (!ready) faultTimer = setTimeout(() => reject(new GuestError(`${who}: ${g.fault()}`, g.consoleTail())), 500);
           }
           if (!ready && !g.failure && g.consoleBuf.includes(initramfs.readyMarker)) {
             ready = true;
@@ -224,7 +229,7 @@ export class Guest {
         qemu.once('exit', (code, sig) => {
           clearTimeout(timer);
           clearTimeout(faultTimer);
-          const why = g.failure ? `${g.failure}, QEMU exited` : `QEMU exited (${code ?? sig}) before READY${stderrBuf.text ? `: ${stderrBuf.text.trim()}` : ''}`;
+          const why = g.failure ? `${g.fault()}, QEMU exited` : `QEMU exited (${code ?? sig}) before READY${stderrBuf.text ? `: ${stderrBuf.text.trim()}` : ''}`;
           reject(new GuestError(`${who}: ${why}`, g.consoleTail()));
         });
         qemu.once('error', (e) => reject(new GuestError(`${who}: cannot start QEMU: ${e.message}`, '')));
