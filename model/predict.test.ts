@@ -1,0 +1,159 @@
+/**
+ * Tests for model/predict.ts on whole Programs, built with `lower()` from
+ * small case objects (case-format.md): the order of the calls, a failed
+ * socket() ending the case, UDP_CORK, connected sends, and the run-time
+ * inputs (source port, tx ifindex) the harness hands in.
+ */
+import test from 'ava';
+import { DEFAULT_NET, type Case, type SendSpec, type SocketSpec } from './case.js';
+import { lower } from './lower.js';
+import { predict, STANDIN_SPORT } from './predict.js';
+import { profileFor } from './profiles.js';
+import type { ExpectedPacket } from './result.js';
+
+const PEER = { addr: '198.18.0.2', port: 7000 };
+
+function mkCase(o: { socket?: Partial<SocketSpec>; sends?: Array<Partial<SendSpec>>; net?: Partial<Case['net']> }): Case {
+  return {
+    format: 'skbdiff-case/1',
+    id: 'unit',
+    net: { ...DEFAULT_NET, ...o.net },
+    socket: { type: 'dgram', protocol: 'udp', bind: null, connect: null, setsockopt: [], ...o.socket },
+    sends: (o.sends ?? []).map((s) => ({ to: PEER, payload: { length: 10 }, iov: null, flags: [], cmsgs: [], ...s })),
+  };
+}
+const run = (c: Case, release = '6.18.44', inputs?: { sport?: number | null; txIfindex?: number }, msOfDay = 0) =>
+  predict(lower(c), profileFor(release), inputs, { msOfDay });
+const bytes = (p: ExpectedPacket): Uint8Array => Uint8Array.from(Buffer.from(p.hex, 'hex'));
+const be16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
+
+test('predict: setsockopt, bind, sends in order; a failing call is recorded and the case goes on', (t) => {
+  const r = run(
+    mkCase({
+      socket: {
+        bind: { addr: '198.18.0.1', port: 40000 },
+        setsockopt: [
+          { level: 'SOL_IP', name: 'IP_TTL', value: { int: 9 } },
+          { level: 'SOL_IP', name: 'IP_MTU_DISCOVER', value: { int: 7 } },
+          { level: 'SOL_UDP', name: 10 /* UDPLITE_SEND_CSCOV */, value: { int: 8 } },
+        ],
+      },
+      sends: [{}, { to: { addr: '198.18.0.2', port: 0 } }, { payload: { length: 3 } }],
+    }),
+  );
+  t.is(r.socket, undefined);
+  t.deepEqual(r.setsockopt, [{ ret: 0 }, { errno: 'EINVAL', from: 'do_ip_setsockopt' }, { errno: 'ENOPROTOOPT', from: 'udp_lib_setsockopt' }]);
+  t.deepEqual(r.bind, { ret: 0 });
+  t.is(r.connect, undefined);
+  t.deepEqual(r.sends, [{ ret: 10 }, { errno: 'EINVAL', from: 'udp_sendmsg' }, { ret: 3 }]);
+  t.is(r.packets.length, 2);
+  const [a, b] = r.packets.map(bytes);
+  t.is(a![8], 9, 'IP_TTL 9');
+  t.is(be16(a!, 2), 38);
+  t.is(be16(b!, 2), 31);
+  t.is(be16(a!, 20), 40000, 'bound port');
+  t.deepEqual(r.packets[0]!.rules, { 'ip.id': { rule: 'sequence', group: 0, plus: 0 }, 'ip.checksum': 'valid' });
+  t.deepEqual(r.packets[1]!.rules['ip.id'], { rule: 'sequence', group: 1, plus: 0 }, 'unconnected WANT: a new opaque ID per datagram');
+});
+
+test('predict: a failed socket() ends the case (ping without ping_group_range → EACCES)', (t) => {
+  const r = run(
+    mkCase({
+      socket: { protocol: 'icmp', bind: { addr: '198.18.0.1', port: 0 }, setsockopt: [{ level: 'SOL_IP', name: 'IP_TTL', value: { int: 9 } }] },
+      sends: [{ payload: { hex: '0800000000000001' } }],
+    }),
+  );
+  t.deepEqual(r.socket, { errno: 'EACCES', from: 'ping_init_sock' });
+  t.deepEqual(r.setsockopt, []);
+  t.is(r.bind, undefined);
+  t.deepEqual(r.sends, []);
+  t.deepEqual(r.packets, []);
+});
+
+test('predict: ping with ping_group_range "0 0" uses inputs.sport as the echo id', (t) => {
+  const c = mkCase({ socket: { protocol: 'icmp' }, sends: [{ payload: { hex: '0800ffffffff0001' } }], net: { sysctl: { 'net.ipv4.ping_group_range': '0 0' } } });
+  const r = run(c, '6.18.44', { sport: 0x1234 });
+  t.deepEqual(r.sends, [{ ret: 8 }]);
+  t.is(r.packets[0]!.hex.slice(40, 56), '0800' + 'e5ca' + '1234' + '0001');
+  // ~(0800 + 1234 + 0001) = ~1a35 = e5ca
+});
+
+test('predict: UDP_CORK set by setsockopt keeps every send corked; set then cleared sends normally', (t) => {
+  const cork = (vals: number[]) =>
+    mkCase({
+      socket: { setsockopt: vals.map((v) => ({ level: 'SOL_UDP', name: 'UDP_CORK', value: { int: v } })) },
+      sends: [{ payload: { length: 10 } }, { payload: { length: 20 } }],
+    });
+  const corked = run(cork([1]));
+  t.deepEqual(corked.setsockopt, [{ ret: 0 }]);
+  t.deepEqual(corked.sends, [{ ret: 10 }, { ret: 20 }]);
+  t.deepEqual(corked.packets, [], 'never pushed: setsockopt calls come before the sends');
+  const cleared = run(cork([1, 0]));
+  t.deepEqual(cleared.setsockopt, [{ ret: 0 }, { ret: 0 }]);
+  t.is(cleared.packets.length, 2);
+});
+
+test('predict: connected sends use the socket counter (6.1+: R+1, R+2; 5.10: R, R+1)', (t) => {
+  const c = mkCase({ socket: { connect: PEER }, sends: [{ to: null }, { to: null }] });
+  for (const [release, first] of [['6.18.44', 1], ['6.1.176', 1], ['5.10.223', 0]] as const) {
+    const r = run(c, release);
+    t.deepEqual(r.connect, { ret: 0 }, release);
+    t.deepEqual(r.sends, [{ ret: 10 }, { ret: 10 }], release);
+    t.deepEqual(
+      r.packets.map((p) => p.rules['ip.id']),
+      [first, first + 1].map((plus) => ({ rule: 'sequence', group: 0, plus })),
+      release,
+    );
+    t.is(be16(bytes(r.packets[0]!), 22), 7000, `${release}: dport from connect`);
+  }
+});
+
+test('predict: inputs.sport is the UDP source port of an unbound socket (stand-in 40000 without it)', (t) => {
+  const c = mkCase({ sends: [{}] });
+  const withInput = run(c, '6.18.44', { sport: 51234 });
+  t.is(be16(bytes(withInput.packets[0]!), 20), 51234);
+  t.is(withInput.inputs?.sport, 51234);
+  const alone = run(c);
+  t.is(be16(bytes(alone.packets[0]!), 20), STANDIN_SPORT);
+  t.is(alone.inputs?.sport, STANDIN_SPORT);
+  // The UDP checksum follows the port: a sport 1 higher lowers the checksum by 1 (one's complement).
+  const a = be16(bytes(run(c, '6.18.44', { sport: 50000 }).packets[0]!), 26);
+  const b = be16(bytes(run(c, '6.18.44', { sport: 50001 }).packets[0]!), 26);
+  t.is((a - b + 0xffff) % 0xffff, 1);
+});
+
+test('predict: a pktinfo ifindex "tx" is patched with inputs.txIfindex before the send', (t) => {
+  const c = mkCase({ sends: [{ cmsgs: [{ level: 'SOL_IP', type: 'IP_PKTINFO', value: { pktinfo: { ifindex: 'tx', spec_dst: '0.0.0.0', addr: '0.0.0.0' } } }] }] });
+  t.deepEqual(run(c, '6.18.44', { txIfindex: 7 }).sends, [{ ret: 10 }]);
+  t.deepEqual(run(c).sends, [{ ret: 10 }]);
+  const other = mkCase({ sends: [{ cmsgs: [{ level: 'SOL_IP', type: 'IP_PKTINFO', value: { pktinfo: { ifindex: 9, spec_dst: '0.0.0.0', addr: '0.0.0.0' } } }] }] });
+  t.deepEqual(run(other, '6.18.44', { txIfindex: 7 }).sends, [{ errno: 'ENODEV', from: 'ip_route_output_key_hash_rcu' }]);
+});
+
+test('predict: IP_MTU_DISCOVER DO gives the zero ID rule; a TS option carries its time field offsets', (t) => {
+  const r = run(
+    mkCase({
+      socket: {
+        setsockopt: [
+          { level: 'SOL_IP', name: 'IP_MTU_DISCOVER', value: { int: 2 } },
+          { level: 'SOL_IP', name: 'IP_OPTIONS', value: { hex: '4408050000000000' } },
+        ],
+      },
+      sends: [{}],
+    }),
+    '6.18.44',
+    undefined,
+    0x01020304,
+  );
+  const p = r.packets[0]!;
+  t.deepEqual(p.rules, { 'ip.id': { rule: 'zero' }, 'ip.checksum': 'valid', 'ip.options.ts.time': [24] });
+  t.is(p.hex.slice(40, 56), '44080900' + '01020304');
+  t.is(p.hex.slice(12, 14), '40', 'DF');
+});
+
+test('predict: a 3008-byte UDP datagram at MTU 1500 is three fragments sharing one ID rule', (t) => {
+  const r = run(mkCase({ sends: [{ payload: { length: 3000 } }] }));
+  t.deepEqual(r.packets.map((p) => be16(bytes(p), 2)), [1500, 1500, 68]);
+  t.deepEqual(r.packets.map((p) => be16(bytes(p), 6)), [0x2000, 0x2000 | 185, 370]);
+  t.true(r.packets.every((p) => JSON.stringify(p.rules['ip.id']) === JSON.stringify(r.packets[0]!.rules['ip.id'])));
+});
