@@ -1,0 +1,110 @@
+/**
+ * Tests for model/net/ipv4/af_inet.ts: `inet_create` (+ `ping_init_sock`),
+ * bind, `__ip4_datagram_connect`, the setsockopt dispatch and
+ * `____sys_sendmsg` (kernel-notes §1, §8, §9, §10).
+ */
+import test from 'ava';
+import { profileFor } from '../../profiles.js';
+import { isErr } from '../errors.js';
+import type { Lab, Sock } from '../sock.js';
+import { inet_bind, inet_create, ip4_datagram_connect, sendmsg, setsockopt } from './af_inet.js';
+import type { IdState } from './ip_output.js';
+
+function mkLab(o: Partial<Lab> = {}, release = '6.18.44'): Lab {
+  return { profile: profileFor(release), devMtu: 1500, routeMtu: null, txIfindex: 2, txChecksum: false, gso: false, sysctl: new Map(), capNetRaw: true, capNetAdmin: true, ...o };
+}
+const ids = (): IdState => ({ nextGroup: 0, connectedGroup: null, msOfDay: 0 });
+const errno = (r: unknown): string => (isErr(r) ? r.errno : 'ok');
+const udp = { domain: 2, type: 2, protocol: 17 };
+function create(lab: Lab, s = udp): Sock {
+  const sk = inet_create(lab, s);
+  if (isErr(sk)) throw new Error(sk.errno);
+  return sk;
+}
+const int = (n: number): Uint8Array => Uint8Array.from([n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255]);
+
+test('inet_create: raw needs CAP_NET_RAW (EPERM); raw protocol 0 and dgram TCP → EPROTONOSUPPORT', (t) => {
+  t.is(errno(inet_create(mkLab({ capNetRaw: false }), { domain: 2, type: 3, protocol: 1 })), 'EPERM');
+  t.is(errno(inet_create(mkLab(), { domain: 2, type: 3, protocol: 0 })), 'EPROTONOSUPPORT');
+  t.is(errno(inet_create(mkLab(), { domain: 2, type: 2, protocol: 6 })), 'EPROTONOSUPPORT');
+  t.true(create(mkLab(), { domain: 2, type: 3, protocol: 255 }).hdrincl, 'IPPROTO_RAW turns hdrincl on');
+  t.is(create(mkLab(), { domain: 2, type: 2, protocol: 0 }).protocol, 17, 'protocol 0 → UDP');
+});
+
+test('ping_init_sock: the default ping_group_range "1 0" admits nobody, not even root → EACCES', (t) => {
+  const r = inet_create(mkLab(), { domain: 2, type: 2, protocol: 1 });
+  t.is(errno(r), 'EACCES');
+  t.is(errno(inet_create(mkLab({ sysctl: new Map([['net.ipv4.ping_group_range', '0 0']]) }), { domain: 2, type: 2, protocol: 1 })), 'ok');
+  t.is(errno(inet_create(mkLab({ sysctl: new Map([['net.ipv4.ping_group_range', '1 100']]) }), { domain: 2, type: 2, protocol: 1 })), 'EACCES');
+});
+
+test('inet_create: net.ipv4.ip_no_pmtu_disc nonzero → new sockets start in DONT, else WANT', (t) => {
+  t.is(create(mkLab()).pmtudisc, 1);
+  t.is(create(mkLab({ sysctl: new Map([['net.ipv4.ip_no_pmtu_disc', '3']]) })).pmtudisc, 0);
+});
+
+test('__inet_bind: a non-local address → EADDRNOTAVAIL unless IP_FREEBIND; a second bind → EINVAL', (t) => {
+  const lab = mkLab();
+  t.is(errno(inet_bind(lab, create(lab), { addr: 0xc6120009, port: 5000 }, 40000)), 'EADDRNOTAVAIL');
+  const fb = create(lab);
+  fb.freebind = true;
+  t.is(errno(inet_bind(lab, fb, { addr: 0xc6120009, port: 5000 }, 40000)), 'ok');
+  const sk = create(lab);
+  t.is(errno(inet_bind(lab, sk, { addr: 0xc6120001, port: 0 }, 41000)), 'ok');
+  t.is(sk.sport, 41000, 'port 0: the port the kernel picked (a run-time input)');
+  t.is(errno(inet_bind(lab, sk, { addr: 0xc6120001, port: 5000 }, 41000)), 'EINVAL');
+});
+
+test('__ip4_datagram_connect: ESTABLISHED with daddr/dport; broadcast without SO_BROADCAST → EACCES', (t) => {
+  const lab = mkLab();
+  const sk = create(lab);
+  const st = ids();
+  t.is(errno(ip4_datagram_connect(lab, sk, { addr: 0xc6120002, port: 7000 }, 40000, st)), 'ok');
+  t.is(sk.state, 'ESTABLISHED');
+  t.is(sk.daddr, 0xc6120002);
+  t.is(sk.saddr, 0xc6120001);
+  t.is(st.connectedGroup, 0);
+  t.is(errno(ip4_datagram_connect(lab, create(lab), { addr: 0xc61200ff, port: 7000 }, 40000, ids())), 'EACCES');
+});
+
+test('setsockopt dispatch: unknown SOL_SOCKET/SOL_IP numbers → ENOPROTOOPT; SOL_UDP on raw → ENOPROTOOPT', (t) => {
+  const lab = mkLab();
+  t.is(errno(setsockopt(lab, create(lab), 1, 9999, int(1), ids()).result), 'ENOPROTOOPT');
+  t.is(errno(setsockopt(lab, create(lab), 0, 9999, int(1), ids()).result), 'ENOPROTOOPT');
+  t.is(errno(setsockopt(lab, create(lab, { domain: 2, type: 3, protocol: 17 }), 17, 1, int(1), ids()).result), 'ENOPROTOOPT');
+  t.is(errno(setsockopt(lab, create(lab), 6, 1, int(1), ids()).result), 'ENOPROTOOPT', 'SOL_TCP on UDP');
+});
+
+test('setsockopt dispatch: UDP_CORK = 0 returns the pushed datagram', (t) => {
+  const lab = mkLab();
+  const sk = create(lab);
+  const st = ids();
+  t.is(setsockopt(lab, sk, 17, 1, int(1), st).result, true);
+  const s = sendmsg(lab, sk, { to: { addr: 0xc6120002, port: 7000 }, payload: new Uint8Array(10), flags: 0, control: new Uint8Array(0) }, 40000, st);
+  t.is(s.result, 10);
+  t.deepEqual(s.packets, []);
+  const r = setsockopt(lab, sk, 17, 1, int(0), st);
+  t.is(r.packets.length, 1);
+  t.is(r.packets[0]!.bytes.length, 38);
+});
+
+test('____sys_sendmsg: control data > 36 bytes needs sock_kmalloc: size < optmem_max, else ENOBUFS', (t) => {
+  const msg = (n: number) => ({ to: { addr: 0xc6120002, port: 7000 }, payload: new Uint8Array(1), flags: 0, control: new Uint8Array(n) });
+  const lab = mkLab({ sysctl: new Map([['net.core.optmem_max', '40']]) });
+  t.is(errno(sendmsg(lab, create(lab), msg(40), 40000, ids()).result), 'ENOBUFS', '40 is not < 40');
+  // 40 zero bytes are two headers with cmsg_len 0 → EINVAL from the parser, past sock_kmalloc.
+  const lab41 = mkLab({ sysctl: new Map([['net.core.optmem_max', '41']]) });
+  t.is(errno(sendmsg(lab41, create(lab41), msg(40), 40000, ids()).result), 'EINVAL');
+  t.is(errno(sendmsg(lab, create(lab), msg(32), 40000, ids()).result), 'EINVAL', '≤ 36 bytes: the stack buffer');
+});
+
+test('inet_send_prepare: an unbound UDP socket is autobound even when the send then fails', (t) => {
+  const lab = mkLab();
+  const sk = create(lab);
+  const r = sendmsg(lab, sk, { to: null, payload: new Uint8Array(1), flags: 0, control: new Uint8Array(0) }, 45678, ids());
+  t.is(errno(r.result), 'EDESTADDRREQ');
+  t.is(sk.num, 45678);
+  const raw = create(lab, { domain: 2, type: 3, protocol: 17 });
+  sendmsg(lab, raw, { to: null, payload: new Uint8Array(1), flags: 0, control: new Uint8Array(0) }, 45678, ids());
+  t.is(raw.num, 17, 'raw sockets never autobind (inet_num = protocol)');
+});
