@@ -1,11 +1,13 @@
 /**
  * The harness side of the probe protocol, `skbdiff-probe/1` (PROTOCOL.md
  * beside this file): the request encoder, an incremental reply parser, and a
- * small child_process wrapper that runs one case at a time.
+ * driver that runs one case at a time over any transport (ProbeTransport: a
+ * local child with spawnProbe, a remote process over SSH).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ip4ToString, type Program, type SockaddrIn } from '../../model/program.js';
 import type { CallResult } from '../../model/result.js';
@@ -256,38 +258,83 @@ export interface ProbeProcess {
 }
 
 /**
+ * The byte streams of a running probe, wherever it runs: a local child
+ * (spawnProbe) or a process on a guest or remote machine over SSH
+ * (`SshSession.spawn`, see probeOverSsh in harness/probe/ssh-probe.ts).
+ */
+export interface ProbeTransport {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Settles once the process is gone (exit, or the channel closed). */
+  exit: Promise<{ code: number | null; signal: string | null }>;
+  /** Stop it hard (SIGKILL locally; a KILL signal and channel close over SSH). */
+  kill(): void;
+  pid?: number;
+  /** Names the process in errors ("probe", "probe on guest 6.1.0-50-cloud-amd64"). */
+  label?: string;
+}
+
+/**
  * Starts the probe with `argv` (a command prefix may come first:
  * `['unshare', '--net', '--', probePath(), '--lab', 'veth']`) and waits for READY.
  */
 export function spawnProbe(argv: string[], opts: SpawnProbeOptions = {}): Promise<ProbeProcess> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('spawnProbe: empty argv');
-  const caseTimeoutMs = opts.caseTimeoutMs ?? 10_000;
   const child: ChildProcessWithoutNullStreams = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let spawnError: Error | null = null;
+  const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.once('error', (e) => {
+      spawnError = e;
+      resolve({ code: null, signal: null });
+    });
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return startProbe(
+    {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      exit: exit.then((r) => {
+        if (spawnError) throw new Error(`cannot run ${cmd}: ${(spawnError as Error).message}`);
+        return r;
+      }),
+      kill: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+      ...(child.pid !== undefined ? { pid: child.pid } : {}),
+    },
+    opts,
+  );
+}
+
+/** Runs the protocol over `t` (the probe already started there): waits for READY, then one case at a time. */
+export function startProbe(t: ProbeTransport, opts: SpawnProbeOptions = {}): Promise<ProbeProcess> {
+  const caseTimeoutMs = opts.caseTimeoutMs ?? 10_000;
+  const label = t.label ?? 'probe';
   const parser = new ReplyParser();
   let stderr = '';
   let dead: ProbeError | null = null;
   let exited = false;
-  let exitResolve: () => void = () => {};
-  const exitPromise = new Promise<void>((r) => (exitResolve = r));
   // whoever waits for the next event: READY first, then one case at a time
   let waiter: { onEvent(e: ProbeEvent): void; onFail(err: ProbeError): void } | null = null;
 
   const fail = (err: ProbeError) => {
     if (dead) return;
     dead = err;
-    if (!exited) child.kill('SIGKILL');
+    if (!exited) t.kill();
     const w = waiter;
     waiter = null;
     w?.onFail(err);
   };
 
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => {
+  t.stdout.setEncoding('utf8');
+  t.stderr.setEncoding('utf8');
+  t.stderr.on('data', (d: string) => {
     stderr = (stderr + d).slice(-8192);
   });
-  child.stdout.on('data', (d: string) => {
+  t.stdout.on('data', (d: string) => {
     let events: ProbeEvent[];
     try {
       events = parser.push(d);
@@ -300,13 +347,17 @@ export function spawnProbe(argv: string[], opts: SpawnProbeOptions = {}): Promis
       waiter.onEvent(e);
     }
   });
-  child.stdin.on('error', () => {}); // EPIPE after a death is reported by 'exit'
-  child.on('error', (e) => fail(new ProbeError(`cannot run ${cmd}: ${e.message}`, stderr)));
-  child.on('exit', (code, signal) => {
-    exited = true;
-    exitResolve();
-    fail(new ProbeError(`probe exited (${signal ?? `code ${code}`})`, stderr));
-  });
+  t.stdin.on('error', () => {}); // EPIPE after a death is reported by `exit`
+  const exitPromise = t.exit.then(
+    ({ code, signal }) => {
+      exited = true;
+      fail(new ProbeError(`${label} exited (${signal ?? `code ${code}`})`, stderr));
+    },
+    (e: unknown) => {
+      exited = true;
+      fail(new ProbeError((e as Error).message, stderr));
+    },
+  );
 
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -315,7 +366,7 @@ export function spawnProbe(argv: string[], opts: SpawnProbeOptions = {}): Promis
       if (dead) return reject(dead);
       const collector = new CaseCollector(seq);
       const timer = setTimeout(
-        () => fail(new ProbeError(`case ${seq} (${program.id}) took over ${caseTimeoutMs} ms: probe killed`, stderr)),
+        () => fail(new ProbeError(`case ${seq} (${program.id}) took over ${caseTimeoutMs} ms: ${label} killed`, stderr)),
         caseTimeoutMs,
       );
       waiter = {
@@ -338,7 +389,7 @@ export function spawnProbe(argv: string[], opts: SpawnProbeOptions = {}): Promis
           reject(err);
         },
       };
-      child.stdin.write(encodeProgram(seq, program));
+      t.stdin.write(encodeProgram(seq, program));
     });
 
   return new Promise<ProbeProcess>((resolve, reject) => {
@@ -355,7 +406,7 @@ export function spawnProbe(argv: string[], opts: SpawnProbeOptions = {}): Promis
         }
         resolve({
           ready: e,
-          pid: child.pid,
+          pid: t.pid,
           get exited() {
             return exited;
           },
@@ -366,10 +417,10 @@ export function spawnProbe(argv: string[], opts: SpawnProbeOptions = {}): Promis
           },
           async close() {
             if (!exited) {
-              if (!dead) child.stdin.end('QUIT\n');
-              const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+              if (!dead) t.stdin.end('QUIT\n');
+              const k = setTimeout(() => t.kill(), 2000);
               await exitPromise;
-              clearTimeout(t);
+              clearTimeout(k);
             }
           },
         });
