@@ -98,10 +98,8 @@ test('profileFor: newer minors and majors take the newest profile with every ups
 //   235174b, v6.14 (kernel-notes §3.5), so 6.5 still has `hlen + gso_size` → EINVAL;
 // - ip_options_get's LSRR/SSRR CAP_NET_RAW check is 8ff85dba (CVE-2026-53249,
 //   kernel-notes §6.1), never in 6.5.
-// connectedIdAddReturn ("ipv4: fix data-races around inet->inet_id", 6.5) may be right.
-// Suspected fix: give each BACKPORTS switch the upstream version that introduced it and
-// turn it on for an in-between minor only at or after that version.
-test.failing('profileFor 6.5.3: switches whose upstream change came after 6.5 stay off', (t) => {
+// connectedIdAddReturn ("ipv4: fix data-races around inet->inet_id", 6.5) is on there.
+test('profileFor 6.5.3: switches whose upstream change came after 6.5 stay off', (t) => {
   const p = profileFor('6.5.3');
   t.false(p.udpGsoSizeCheckUsesMin);
   t.false(p.srrNeedsCapNetRaw);
@@ -119,4 +117,9 @@ test('parseRelease: MAJOR.MINOR[.PATCH] and a suffix', (t) => {
   t.deepEqual(parseRelease('6.18'), [6, 18, 0]);
   t.deepEqual(parseRelease(' 5.10.0-30-cloud-amd64\n'), [5, 10, 223]);
   t.deepEqual(parseRelease('6.12.107+deb13-amd64'), [6, 12, 107]);
+});
+
+test('profileFor 6.5.3: connectedIdAddReturn is on from its mainline release 6.5', (t) => {
+  t.true(profileFor('6.5.3').connectedIdAddReturn);
+  t.false(profileFor('6.4.16').connectedIdAddReturn);
 });

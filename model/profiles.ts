@@ -108,8 +108,10 @@ const LINE_6_18: Switches = {
 };
 
 /**
- * Stable backports: [switch, line, first point release known to have it].
- * Before that point release the line's base value applies.
+ * Stable backports: [switch, line, first point release of that line known to
+ * have it]. Before that point release the line's base value applies. A
+ * release between modelled lines (6.5, 6.13) has the change only from the
+ * mainline release that introduced it (UPSTREAM).
  */
 const BACKPORTS: Array<[keyof Switches, string, number]> = [
   ['udpGsoSizeCheckUsesMin', '6.1', 176],
@@ -125,6 +127,18 @@ const BACKPORTS: Array<[keyof Switches, string, number]> = [
   ['rawHdrinclRejectsShortIhl', '6.12', 107],
   ['rawHdrinclRejectsShortIhl', '6.18', 44],
 ];
+
+/**
+ * The mainline release that introduced each backported change. For the SRR
+ * restriction and the hdrincl ihl check it is not known; 6.18.15 lacks both
+ * and stable releases after it have them, so mainline is taken as 6.19.
+ */
+const UPSTREAM: Partial<Record<keyof Switches, [number, number]>> = {
+  udpGsoSizeCheckUsesMin: [6, 14],
+  connectedIdAddReturn: [6, 5],
+  srrNeedsCapNetRaw: [6, 19],
+  rawHdrinclRejectsShortIhl: [6, 19],
+};
 
 /**
  * Debian's bullseye/bookworm ABI releases (`6.1.0-44-cloud-amd64`) do not carry
@@ -171,8 +185,8 @@ export function profileFor(release: string): Profile {
   const exact = `${version[0]}.${version[1]}` === line;
   for (const [name, bpLine, firstPoint] of BACKPORTS) {
     if (bpLine !== line) continue;
-    // A newer minor than the line (e.g. 6.15 on the 6.12 profile) has the upstream change.
-    const on = !exact || version[2] >= firstPoint;
+    const upstream = UPSTREAM[name];
+    const on = exact ? version[2] >= firstPoint : upstream !== undefined && cmp(mm, upstream) >= 0;
     (switches as unknown as Record<string, unknown>)[name] = on;
   }
   return { line, release, version, ...switches };

@@ -88,8 +88,9 @@ export function* for_each_cmsghdr(control: Uint8Array): Generator<Cmsg> {
       type: view.getInt32(off + 12, true),
       data: new DataView(control.buffer, control.byteOffset + off + CMSG_HDR, size - off - CMSG_HDR),
     };
-    // __cmsg_nxthdr
-    if (len > size) return;
+    // __cmsg_nxthdr. A cmsg_len below 8 would name the same header again; every
+    // parser has failed CMSG_OK on it by then, so the walk ends there.
+    if (len > size || CMSG_ALIGN(len) === 0) return;
     const next = off + CMSG_ALIGN(len);
     if (next + CMSG_HDR > size) return;
     off = next;
