@@ -91,9 +91,8 @@ test('profileFor: newer minors and majors take the newest profile with every ups
   t.is(profileFor('6.5.3').line, '6.1', 'between lines: the nearest modelled line below');
 });
 
-// Model bug (reported): for a minor between modelled lines, profileFor turns on every
-// backported switch ("a newer minor has the upstream change"), whatever upstream
-// release brought it. 6.5 (EOL 2023) predates both changes checked here:
+// A minor between modelled lines has a backported change only from the mainline
+// release that brought it (profiles.ts UPSTREAM). 6.5 (EOL 2023) predates both changes checked here:
 // - udp_send_skb's `hlen + min(datalen, gso_size) > fragsize` → EMSGSIZE is upstream
 //   235174b, v6.14 (kernel-notes §3.5), so 6.5 still has `hlen + gso_size` → EINVAL;
 // - ip_options_get's LSRR/SSRR CAP_NET_RAW check is 8ff85dba (CVE-2026-53249,
