@@ -11,8 +11,12 @@ import { predict as modelPredict } from '../model/predict.js';
 import { profileFor, runningRelease, type Profile } from '../model/profiles.js';
 import { PcapWriter } from './pcapfile.js';
 import { renderReport, renderSummary } from './report.js';
-import { writeRunResults, type CaseRecord } from './results.js';
-import { loadCases, makeRunId, runCases, targetRegistry, type PredictFn, type TargetKind } from './run.js';
+import { writeRunResults, type CaseRecord, type RunResults } from './results.js';
+import { loadCases, makeRunId, runCases, targetRegistry, type CaseInput, type PredictFn, type TargetKind } from './run.js';
+import type { Target } from './target.js';
+import { basename } from 'node:path';
+import { checkKernelConfig, kconfigFragment } from '../vms/kconfig.js';
+import { resolveKernel } from '../vms/kernels.js';
 import { builtinSuiteFiles, repoRoot } from './suites.js';
 
 /** Where the CLI talks, and what tests replace. */
@@ -29,14 +33,16 @@ export interface CliDeps {
 
 class UsageError extends Error {}
 
-const COMMANDS = ['predict', 'run', 'help'] as const;
+const COMMANDS = ['predict', 'run', 'matrix', 'kconfig', 'help'] as const;
 
 const HELP: Record<string, string> = {
   main: `skbdiff: the Linux IPv4 datagram send path, model against kernel, byte for byte
 
 Usage:
   skbdiff predict FILE... [--kernel RELEASE]
-  skbdiff run [FILE...] [--target NAME] [--kernel-profile RELEASE] [--out DIR] [--json]
+  skbdiff run [FILE...] [--target NAME] [--kernel SPEC [--modules DIR]] [--kernel-profile RELEASE] [--out DIR] [--json]
+  skbdiff matrix --kernels host,debian:5.10,debian:6.1,... [FILE...] [--out DIR]
+  skbdiff kconfig [--kernel SPEC [--modules DIR]]
   skbdiff help [COMMAND]
   skbdiff --version
 
@@ -61,7 +67,7 @@ cover is reported on stderr; the other cases are still predicted.
 Exit status: 0 every case predicted; 2 any case malformed or not modelled,
 or a file unreadable.
 `,
-  run: `Usage: skbdiff run [FILE...] [--target NAME] [--kernel-profile RELEASE] [--out DIR] [--json]
+  run: `Usage: skbdiff run [FILE...] [--target NAME] [--kernel SPEC [--modules DIR]] [--kernel-profile RELEASE] [--out DIR] [--json]
 
 Runs every case on a target, predicts it with the model and compares
 (default FILEs: the built-in suite, harness/suites/*.jsonl). Each case ends
@@ -73,6 +79,11 @@ observed.pcap (every captured frame, in case order), report.txt; and points
 DIR/latest at it.
 
   --target NAME             where to run (default netns); known: ${'%TARGETS%'}
+  --kernel SPEC             the kernel a qemu target boots: debian:5.10,
+                            debian:6.1, debian:6.12, debian:6.18 (fetched and
+                            cached), or PATH/bzImage of your own build
+  --modules DIR             with --kernel PATH: its lib/modules/<release>
+                            (or INSTALL_MOD_PATH), for virtio_net/virtio_pci =m
   --kernel-profile RELEASE  model profile to predict with (default: the
                             target kernel's release)
   --out DIR                 results directory (default ./results)
@@ -86,9 +97,32 @@ Exit status:
   130  interrupted (SIGINT); partial results are written, cases not run
        are marked error: interrupted
 `,
+  matrix: `Usage: skbdiff matrix --kernels K1,K2,... [FILE...] [--modules DIR] [--out DIR]
+
+Runs the cases (default: the built-in suite) on each kernel, each predicted
+with the model profile of that kernel's release: \`host\` is this machine's
+kernel (netns target), anything else boots under QEMU (debian:5.10,
+debian:6.1, debian:6.12, debian:6.18, or PATH/bzImage; --modules goes with
+the paths). Prints a table of case groups (the case file names) by kernel,
+cells passed/total with differing (d) and error (e) counts, then every
+differing case. Writes DIR/<run-id>/<kernel>/ (results.json, report.txt,
+observed.pcap) for each kernel and DIR/<run-id>/matrix.json.
+
+Exit status: as for run, over all kernels (130 interrupted; 2 any error or
+invalid run; 1 any difference; 0 all passed).
+`,
+  kconfig: `Usage: skbdiff kconfig [--kernel SPEC [--modules DIR]]
+
+Prints the kernel config fragment a kernel needs to run as a skbdiff guest
+(what must be built in, or may be a module). With --kernel, checks that
+kernel's config (Debian's boot/config-*, or .config of the tree a bzImage was
+built in) and names every missing option.
+
+Exit status: 0 fine; 2 the kernel lacks an option, or no config was found.
+`,
   help: `Usage: skbdiff help [COMMAND]
 
-Prints help for COMMAND (predict, run), or an overview.
+Prints help for COMMAND (predict, run, matrix, kconfig), or an overview.
 `,
 };
 
@@ -167,6 +201,10 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
         return await predictCommand(rest, deps, out, err, targets);
       case 'run':
         return await runCommand(rest, deps, out, err, targets);
+      case 'matrix':
+        return await matrixCommand(rest, deps, out, err, targets);
+      case 'kconfig':
+        return await kconfigCommand(rest, out, err, targets);
       default:
         throw new UsageError(cmd.startsWith('-') ? `unknown flag ${cmd} (see skbdiff --help)` : `unknown command ${JSON.stringify(cmd)} (commands: ${COMMANDS.join(', ')})`);
     }
@@ -273,7 +311,7 @@ function pointLatest(outDir: string, runId: string): void {
 }
 
 async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
-  const { flags, positional } = parseFlags('run', args, { target: 'string', 'kernel-profile': 'string', out: 'string', json: 'boolean' });
+  const { flags, positional } = parseFlags('run', args, { target: 'string', kernel: 'string', modules: 'string', 'kernel-profile': 'string', out: 'string', json: 'boolean' });
   if (flags.help) {
     out.write(helpText('run', targets));
     return 0;
@@ -281,6 +319,17 @@ async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDep
   const targetName = typeof flags.target === 'string' ? flags.target : 'netns';
   const kind = targets.get(targetName);
   if (!kind) throw new UsageError(`run: unknown target ${JSON.stringify(targetName)} (known targets: ${[...targets.keys()].join(', ')})`);
+  if (typeof flags.modules === 'string' && typeof flags.kernel !== 'string') throw new UsageError('run: --modules goes with --kernel PATH/bzImage');
+  let target: Target;
+  try {
+    target = kind.create({
+      ...(typeof flags.kernel === 'string' ? { kernel: flags.kernel } : {}),
+      ...(typeof flags.modules === 'string' ? { modules: flags.modules } : {}),
+      log: (line) => err.write(`${line}\n`),
+    });
+  } catch (e) {
+    throw new UsageError(`run: ${(e as Error).message}`);
+  }
   const kernelProfile = typeof flags['kernel-profile'] === 'string' ? flags['kernel-profile'] : undefined;
   if (kernelProfile !== undefined) profileOrUsage(kernelProfile);
   const files = positional.length > 0 ? positional : builtinSuiteFiles();
@@ -313,7 +362,7 @@ async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDep
   const prog = progress(err);
   let results;
   try {
-    results = await runCases(cases, kind.create(), {
+    results = await runCases(cases, target, {
       predict: deps.predict ?? modelPredict,
       ...(kernelProfile !== undefined ? { kernelProfile } : {}),
       pcap,
@@ -344,4 +393,226 @@ async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDep
     out.write(report);
   }
   return results.exit_code;
+}
+
+// ---- matrix ----
+
+/** A kernel's directory name under the matrix run: `host`, `debian-6.1`, or the bzImage's path made safe. */
+export function kernelDirName(spec: string): string {
+  return spec.replace(/^\/+/, '').replace(/[^A-Za-z0-9._+-]+/g, '-');
+}
+
+/** The case group of a case: its file's name without .jsonl/.json (`harness/suites/cmsg.jsonl` → `cmsg`). */
+export function caseGroup(file: string): string {
+  return basename(file).replace(/\.jsonl?$/, '');
+}
+
+export interface GroupCounts {
+  pass: number;
+  differ: number;
+  error: number;
+  total: number;
+}
+
+/** Counts per group, in first-seen group order. */
+export function groupCounts(r: RunResults): Map<string, GroupCounts> {
+  const m = new Map<string, GroupCounts>();
+  for (const c of r.cases) {
+    const g = caseGroup(c.file);
+    const x = m.get(g) ?? { pass: 0, differ: 0, error: 0, total: 0 };
+    x.total++;
+    x[c.verdict]++;
+    m.set(g, x);
+  }
+  return m;
+}
+
+/** `passed/total` plus ` Nd` differing and ` Ne` errors where nonzero. */
+export function matrixCell(c: GroupCounts | undefined): string {
+  if (!c) return '-';
+  return `${c.pass}/${c.total}${c.differ ? ` ${c.differ}d` : ''}${c.error ? ` ${c.error}e` : ''}`;
+}
+
+/** Rows = case groups, columns = kernels, a total row; plain text with aligned columns. */
+export function renderMatrixTable(kernels: ReadonlyArray<{ name: string; results: RunResults }>): string {
+  const groups: string[] = [];
+  const counts = kernels.map((k) => groupCounts(k.results));
+  for (const m of counts) for (const g of m.keys()) if (!groups.includes(g)) groups.push(g);
+  const rows: string[][] = [['group', ...kernels.map((k) => k.name)]];
+  for (const g of groups) rows.push([g, ...counts.map((m) => matrixCell(m.get(g)))]);
+  rows.push(['total', ...kernels.map((k) => matrixCell({ ...k.results.counts, total: k.results.counts.cases }))]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export const MATRIX_FORMAT = 'skbdiff-matrix/1';
+
+async function matrixCommand(args: string[], deps: CliDeps, out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
+  const { flags, positional } = parseFlags('matrix', args, { kernels: 'string', modules: 'string', out: 'string' });
+  if (flags.help) {
+    out.write(helpText('matrix', targets));
+    return 0;
+  }
+  if (typeof flags.kernels !== 'string') throw new UsageError('matrix: which kernels? (--kernels host,debian:6.1,...)');
+  const specs = flags.kernels.split(',').map((k) => k.trim()).filter(Boolean);
+  if (specs.length === 0) throw new UsageError('matrix: --kernels is empty');
+  const names = specs.map(kernelDirName);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UsageError(`matrix: kernel ${dup} named twice`);
+  const hostKind = targets.get('netns');
+  const qemuKind = targets.get('qemu');
+  const made: Array<() => Target> = [];
+  for (const spec of specs) {
+    const kind = spec === 'host' ? hostKind : qemuKind;
+    if (!kind) throw new UsageError(`matrix: no ${spec === 'host' ? 'netns' : 'qemu'} target for ${spec}`);
+    const modules = typeof flags.modules === 'string' && spec.includes('/') ? { modules: flags.modules } : {};
+    // Create now for a usage error now, but each target only when its turn comes.
+    try {
+      kind.create(spec === 'host' ? {} : { kernel: spec, ...modules, log: () => {} });
+    } catch (e) {
+      throw new UsageError(`matrix: ${spec}: ${(e as Error).message}`);
+    }
+    made.push(() => kind.create(spec === 'host' ? {} : { kernel: spec, ...modules, log: (line) => err.write(`  [${spec}] ${line}\n`) }));
+  }
+  const files = positional.length > 0 ? positional : builtinSuiteFiles();
+  let cases: CaseInput[];
+  try {
+    cases = await loadCases(files);
+  } catch (e) {
+    throw new UsageError(`matrix: ${(e as Error).message}`);
+  }
+  if (cases.length === 0) throw new UsageError(`matrix: no cases in ${files.join(', ')}`);
+
+  const outDir = typeof flags.out === 'string' ? flags.out : 'results';
+  const started = new Date();
+  const runId = makeRunId(started);
+  const dir = join(outDir, runId);
+  mkdirSync(dir, { recursive: true });
+  const ac = new AbortController();
+  deps.signal?.addEventListener('abort', () => ac.abort(), { once: true });
+  if (deps.signal?.aborted) ac.abort();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    err.write('\nskbdiff: interrupted; closing the target and writing partial results (again to quit now)\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+
+  const done: Array<{ name: string; spec: string; results: RunResults; dir: string }> = [];
+  try {
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]!;
+      const kdir = join(dir, names[i]!);
+      mkdirSync(kdir, { recursive: true });
+      err.write(`skbdiff matrix: ${spec} (${i + 1}/${specs.length}), ${cases.length} cases\n`);
+      const pcap = new PcapWriter(join(kdir, 'observed.pcap'));
+      const prog = progress(err);
+      let results: RunResults;
+      try {
+        results = await runCases(cases, made[i]!(), {
+          predict: deps.predict ?? modelPredict,
+          pcap,
+          signal: ac.signal,
+          onCase: prog.onCase,
+          runId: `${runId}/${names[i]}`,
+          now: () => new Date(),
+        });
+      } finally {
+        prog.end();
+        pcap.close();
+      }
+      writeRunResults(join(kdir, 'results.json'), results);
+      writeFileSync(join(kdir, 'report.txt'), renderReport(results, { resultsDir: kdir }));
+      for (const p of results.problems) err.write(`skbdiff: ${spec}: ${p}\n`);
+      err.write(`  ${spec}: ${renderSummary(results).split('\n')[0]}\n`);
+      done.push({ name: names[i]!, spec, results, dir: kdir });
+      if (ac.signal.aborted) break;
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+
+  const exitCodes = done.map((d) => d.results.exit_code);
+  const exitCode = exitCodes.includes(130) || ac.signal.aborted
+    ? 130
+    : exitCodes.includes(2) || done.length < specs.length ? 2 : exitCodes.includes(1) ? 1 : 0;
+  const table = renderMatrixTable(done.map((d) => ({ name: d.spec, results: d.results })));
+  const lines: string[] = [table];
+  for (const d of done) {
+    const r = d.results;
+    lines.push(`${d.spec}: kernel ${r.target.release ?? '?'}${r.target.details['uname_v'] ? ` (${r.target.details['uname_v']})` : ''}; profile ${r.profile ? `${r.profile.line} (for ${r.profile.release})` : 'none'}; ${r.seconds.toFixed(1)} s${r.target.details['accel'] ? `, ${r.target.details['accel']}` : ''}`);
+  }
+  const differing = done.flatMap((d) => d.results.cases.filter((c) => c.verdict === 'differ').map((c) => ({ d, c })));
+  if (differing.length > 0) {
+    lines.push('', 'Differences:');
+    for (const { d, c } of differing) {
+      lines.push(`DIFFER ${c.id} [${d.spec}] (${c.source})`);
+      for (const f of c.rendered) lines.push(`  ${f.split('\n')[0]}`);
+    }
+  }
+  const errored = done.flatMap((d) => d.results.cases.filter((c) => c.verdict === 'error').map((c) => ({ d, c })));
+  if (errored.length > 0) {
+    lines.push('', 'Errors:');
+    for (const { d, c } of errored) lines.push(`ERROR ${c.id ?? '?'} [${d.spec}] (${c.source}): ${(c.error?.message ?? '').split('\n')[0]!.slice(0, 200)}`);
+  }
+  lines.push('', `results: ${dir}`);
+  const text = lines.join('\n') + '\n';
+  writeFileSync(join(dir, 'matrix.txt'), text);
+  const matrix = {
+    format: MATRIX_FORMAT,
+    run_id: runId,
+    started: started.toISOString(),
+    ended: new Date().toISOString(),
+    exit_code: exitCode,
+    kernels: done.map((d) => ({
+      spec: d.spec,
+      dir: d.name,
+      release: d.results.target.release,
+      details: d.results.target.details,
+      profile: d.results.profile,
+      counts: d.results.counts,
+      valid: d.results.valid,
+      exit_code: d.results.exit_code,
+      seconds: d.results.seconds,
+    })),
+    groups: Object.fromEntries(
+      [...new Set(done.flatMap((d) => [...groupCounts(d.results).keys()]))].map((g) => [g, Object.fromEntries(done.map((d) => [d.spec, groupCounts(d.results).get(g) ?? null]))]),
+    ),
+  };
+  writeFileSync(join(dir, 'matrix.json'), JSON.stringify(matrix, null, 2) + '\n');
+  try {
+    pointLatest(outDir, runId);
+  } catch (e) {
+    err.write(`skbdiff: could not point ${join(outDir, 'latest')} at ${runId}: ${(e as Error).message}\n`);
+  }
+  out.write(text);
+  return exitCode;
+}
+
+// ---- kconfig ----
+
+async function kconfigCommand(args: string[], out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
+  const { flags } = parseFlags('kconfig', args, { kernel: 'string', modules: 'string' });
+  if (flags.help) {
+    out.write(helpText('kconfig', targets));
+    return 0;
+  }
+  if (typeof flags.kernel !== 'string') {
+    out.write(kconfigFragment());
+    return 0;
+  }
+  const spec = flags.kernel.includes('/') ? { bzImage: flags.kernel, ...(typeof flags.modules === 'string' ? { modules: flags.modules } : {}) } : flags.kernel;
+  try {
+    const kernel = await resolveKernel(spec, { log: (l) => err.write(`${l}\n`) });
+    const config = checkKernelConfig(kernel);
+    if (!config) {
+      err.write(`skbdiff: kconfig: no config found for ${kernel.release} (${kernel.source}); put .config or config-${kernel.release} beside the bzImage\n`);
+      return 2;
+    }
+    out.write(`${kernel.release}: ${config}: every option a guest needs is there\n`);
+    return 0;
+  } catch (e) {
+    err.write(`skbdiff: kconfig: ${(e as Error).message}\n`);
+    return 2;
+  }
 }

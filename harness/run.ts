@@ -9,6 +9,7 @@
  * feature, harness fault, interrupt). Nothing here prints; the CLI renders.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { CaseEntry } from '../model/case-read.js';
 import { readCaseFile } from '../model/case-read.js';
 import type { Case } from '../model/case.js';
@@ -25,15 +26,33 @@ import type { CaseRecord, ErrorKind, RunResults } from './results.js';
 import { jsonify, RESULTS_FORMAT } from './results.js';
 import type { Target, TargetInfo } from './target.js';
 import { NetnsTarget } from './targets/netns.js';
+import { QemuTarget, type KernelSpec } from './targets/qemu.js';
 
 export type PredictFn = (program: Program, profile: Profile, inputs?: Partial<RunInputs>) => ExpectedResult;
 
 // ---- targets ----
 
+/** What `--kernel` / `--modules` say, for targets that boot a kernel. */
+export interface TargetCreateOptions {
+  /** `debian:6.1`, a `linux-image-…` package, or a path to a bzImage. */
+  kernel?: string;
+  /** A user's build: its lib/modules/<release> (or an INSTALL_MOD_PATH). */
+  modules?: string;
+  log?: (line: string) => void;
+}
+
 export interface TargetKind {
   /** One line for `--help`. */
   describe: string;
-  create(): Target;
+  /** Throws (plain Error) when the options do not fit this target, e.g. qemu without --kernel. */
+  create(opts?: TargetCreateOptions): Target;
+}
+
+/** `--kernel` as a QemuTarget spec: a path (has a slash or names a file) is a user's own bzImage. */
+export function kernelSpec(kernel: string, modules?: string): KernelSpec {
+  if (kernel.includes('/') || existsSync(kernel)) return { bzImage: kernel, ...(modules !== undefined ? { modules } : {}) };
+  if (modules !== undefined) throw new Error(`--modules goes with --kernel PATH/bzImage, not with ${kernel}`);
+  return kernel;
 }
 
 /**
@@ -42,6 +61,16 @@ export interface TargetKind {
  */
 export const targetRegistry = new Map<string, TargetKind>([
   ['netns', { describe: 'the host kernel, each case in a throwaway network namespace (needs root)', create: () => new NetnsTarget() }],
+  [
+    'qemu',
+    {
+      describe: 'a kernel under QEMU (--kernel debian:6.1 | PATH/bzImage [--modules DIR]), probe over SSH, capture on the host-side tap',
+      create: (opts = {}) => {
+        if (opts.kernel === undefined) throw new Error('the qemu target needs --kernel (debian:5.10, debian:6.1, debian:6.12, debian:6.18, or PATH/bzImage)');
+        return new QemuTarget({ kernel: kernelSpec(opts.kernel, opts.modules), ...(opts.log ? { log: opts.log } : {}) });
+      },
+    },
+  ],
 ]);
 
 // ---- cases ----
@@ -134,7 +163,8 @@ export async function runCases(cases: readonly CaseInput[], target: Target, opts
     }
     if (info) {
       try {
-        profile = profileFor(opts.kernelProfile ?? info.release);
+        // A target may know a more precise release for the profile than uname -r (a Debian ABI name: uname -v).
+        profile = profileFor(opts.kernelProfile ?? info.details['profile_release'] ?? info.release);
       } catch (e) {
         problems.push(message(e));
       }

@@ -193,9 +193,12 @@ export class Guest {
 
     const args = qemuArgs(opts.kernel, initramfs.path, accel, opts.memoryMB ?? 256, opts.append);
     // The namespace's lo and tap0 exist before QEMU opens them; `exec` keeps one pid for netnsPath.
-    const script = 'ip link set lo up && ip tuntap add dev tap0 mode tap && ip link set tap0 up && exec "$@"';
+    // IPv6 off in the namespace first: the host side of tap0 sends nothing (no RS/MLD) into the capture.
+    const script = 'echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null; echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null; '
+      + 'ip link set lo up && ip tuntap add dev tap0 mode tap && ip link set tap0 up && exec "$@"';
     const spawnedAt = Date.now();
-    const qemu = spawn('unshare', ['--net', '--', 'sh', '-c', script, 'sh', QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv --pdeathsig: QEMU (and with it the namespace and tap0) dies with this process, even by SIGKILL.
+    const qemu = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', 'sh', '-c', script, 'sh', QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const consoleLog = fs.createWriteStream(path.join(workDir, 'console.log'));
     const stderrBuf = { text: '' };
     const g = new Guest(qemu, opts.kernel, accel, initramfs, workDir, ownsWorkDir, consoleLog, stderrBuf);
@@ -258,8 +261,10 @@ function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number
     '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con', '-monitor', 'none',
     '-netdev', `user,id=mgmt,restrict=on,net=${MGMT_NET},host=${MGMT_HOST},hostfwd=tcp:127.0.0.1:22-${MGMT_GUEST}:22`,
     '-device', `virtio-net-pci,netdev=mgmt,mac=${MGMT_MAC},romfile=`,
-    '-netdev', 'tap,id=tx,ifname=tap0,script=no,downscript=no',
-    '-device', `virtio-net-pci,netdev=tx,mac=${TX_MAC},romfile=`,
+    // The test NIC carries wire format only: no vnet header on the tap, so the guest is offered no
+    // checksum or segmentation offload (csum=off, gso=off say so again) and sends finished packets.
+    '-netdev', 'tap,id=tx,ifname=tap0,script=no,downscript=no,vnet_hdr=off',
+    '-device', `virtio-net-pci,netdev=tx,mac=${TX_MAC},romfile=,csum=off,gso=off`,
   ];
 }
 
