@@ -1,0 +1,161 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { predict } from '../../model/predict.js';
+import { main } from '../cli.js';
+import { loadCases, runCases, type CaseInput } from '../run.js';
+import { builtinSuiteFiles } from '../suites.js';
+import { debianUpstreamVersion, QemuTarget } from './qemu.js';
+import { defaultProbePath } from './netns.js';
+
+// One guest at a time (two TCG guests on 2 cores slow each other past their budgets): every test here is serial.
+const guestTest = existsSync(defaultProbePath) ? test.serial : test.serial.skip;
+
+/** Case lines of the built-in suite by id, written to a fresh .jsonl named `group`.jsonl. */
+function caseFile(t: import('ava').ExecutionContext, ids: string[], group = 'picked'): string {
+  const lines = new Map<string, string>();
+  for (const f of builtinSuiteFiles()) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      const m = /"id": *"([^"]+)"/.exec(line);
+      if (m && ids.includes(m[1]!)) lines.set(m[1]!, line);
+    }
+  }
+  for (const id of ids) if (!lines.has(id)) throw new Error(`no case ${id} in the built-in suite`);
+  const dir = mkdtempSync(join(tmpdir(), 'skbdiff-qemutest-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, `${group}.jsonl`);
+  writeFileSync(file, ids.map((id) => lines.get(id)!).join('\n') + '\n');
+  return file;
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+const netnsList = (): string => execFileSync('lsns', ['-t', 'net', '-n', '-o', 'NS'], { encoding: 'utf8' });
+const qemuProcs = (): string[] => {
+  try {
+    return execFileSync('pgrep', ['-a', '-f', 'qemu-system.*skbdiff-vm-'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+
+/** The guest's QEMU pid and its netns inode, for checking that both are gone later. */
+function guestTrace(target: QemuTarget): { pid: number; ns: string } {
+  const g = target.guest!;
+  return { pid: g.pid, ns: readlinkSync(g.netnsPath).replace(/^net:\[(\d+)\]$/, '$1') };
+}
+
+async function goneSoon(pid: number, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
+
+const UDP_FRAG_PING = ['udp-basic-100', 'udp-unbound-autobind', 'frag-mtu68-100', 'frag-mtu68-opts40-50'];
+const OFFLOAD_ON = 'gso-sockopt-1000-3000-offload-on';
+
+test('debianUpstreamVersion reads the point release from uname -v', (t) => {
+  t.is(debianUpstreamVersion('#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-06-01)'), '6.1.176');
+  t.is(debianUpstreamVersion('#1 SMP Debian 5.10.223-1 (2024-08-10)'), '5.10.223');
+  t.is(debianUpstreamVersion('#1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1~bpo12+1 (2026-01-01)'), '6.12.117');
+  t.is(debianUpstreamVersion('#5 SMP PREEMPT_DYNAMIC Tue Nov 4 2025'), null);
+});
+
+guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; NIC offers no offload; offload-on case is an error saying why; nothing left after close', async (t) => {
+  const file = caseFile(t, [...UDP_FRAG_PING, OFFLOAD_ON]);
+  const cases = await loadCases([file]);
+  const target = new QemuTarget({ kernel: 'debian:6.1', log: (l) => t.log(l) });
+  const info = await target.start();
+  t.regex(info.release, /^6\.1\.0-\d+-cloud-amd64$/);
+  // The Debian ABI name has no point release; uname -v has it, and the profile is picked from it.
+  t.regex(info.details['profile_release'] ?? '', /^6\.1\.\d+$/);
+  t.log(`${info.details['accel']}, boot ${info.details['boot_seconds']} s, ${info.details['uname_v']}`);
+  // virtio feature bit 0 (VIRTIO_NET_F_CSUM) and 11 (HOST_TSO4) clear: the guest can hand the NIC nothing unfinished.
+  const features = (await target.guest!.ssh[0]!.exec('cat /sys/class/net/tx/device/features')).stdout.trim();
+  t.regex(features, /^[01]{32,}$/);
+  t.is(features[0], '0', 'VIRTIO_NET_F_CSUM offered');
+  t.is(features[11], '0', 'VIRTIO_NET_F_HOST_TSO4 offered');
+  const trace = guestTrace(target);
+  t.true(netnsList().includes(trace.ns));
+
+  const r = await runCases(cases, target, { predict });
+  for (const c of r.cases) t.log(`${c.id}: ${c.verdict}${c.error ? ` (${c.error.message.slice(0, 160)})` : ''}${c.rendered.length ? ` ${c.rendered.join(' | ')}` : ''}`);
+  t.is(r.profile?.release, info.details['profile_release']);
+  t.deepEqual(r.cases.slice(0, UDP_FRAG_PING.length).map((c) => c.verdict), UDP_FRAG_PING.map(() => 'pass'));
+  // Captured on tap0: the fragments are there, byte for byte what the model predicted.
+  t.is(r.cases.find((c) => c.id === 'frag-mtu68-100')?.observed?.packets.length, 3);
+  const off = r.cases.find((c) => c.id === OFFLOAD_ON)!;
+  t.is(off.verdict, 'error');
+  t.regex(off.error!.message, /offload\.tx_checksum and offload\.gso on.*no offload/);
+  t.is(r.drops, 0);
+  t.true(r.valid);
+
+  // runCases closed the target: QEMU, its namespace (and tap0 with it) are gone.
+  t.true(await goneSoon(trace.pid), 'QEMU still running');
+  t.false(netnsList().includes(trace.ns), 'the guest netns outlived QEMU');
+  t.deepEqual(qemuProcs(), []);
+});
+
+guestTest('a guest that panics mid-run: that case is an error with the console excerpt, a fresh guest runs the rest', async (t) => {
+  const file = caseFile(t, UDP_FRAG_PING);
+  const cases: CaseInput[] = await loadCases([file]);
+  const crashAt = 'udp-unbound-autobind';
+  let crashedPid = 0;
+  const target = new QemuTarget({
+    kernel: 'debian:6.1',
+    caseTimeoutMs: 20_000,
+    // Test-only hook: crash the kernel (sysrq 'c') as this case goes to the probe.
+    beforeCase: async (program, guest) => {
+      if (program.id !== crashAt || crashedPid) return;
+      crashedPid = guest.pid;
+      const s = await guest.connect();
+      void s.exec('sleep 0.2; echo c >/proc/sysrq-trigger', { timeoutMs: 60_000 }).catch(() => {});
+    },
+  });
+  const r = await runCases(cases, target, { predict });
+  for (const c of r.cases) t.log(`${c.id}: ${c.verdict}${c.error ? `\n${c.error.message.slice(0, 1500)}` : ''}`);
+  t.deepEqual(r.cases.map((c) => c.verdict), ['pass', 'error', 'pass', 'pass']);
+  const e = r.cases[1]!.error!;
+  t.is(e.kind, 'harness');
+  t.regex(e.message, /failed during this case/);
+  t.regex(e.message, /--- guest console ---/);
+  t.regex(e.message, /sysrq|Kernel panic/i);
+  t.is(target.bootCount, 2);
+  t.true(await goneSoon(crashedPid));
+  t.deepEqual(qemuProcs(), []);
+});
+
+guestTest('skbdiff matrix --kernels host,debian:6.1: per-kernel results, matrix.json, a table of groups by kernel', async (t) => {
+  const file = caseFile(t, UDP_FRAG_PING, 'smallgroup');
+  const outDir = mkdtempSync(join(tmpdir(), 'skbdiff-matrix-'));
+  t.teardown(() => rmSync(outDir, { recursive: true, force: true }));
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['matrix', '--kernels', 'host,debian:6.1', '--out', outDir, file], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
+  t.log(stdout);
+  t.is(code, 0, stderr);
+  const runDir = join(outDir, readdirSync(outDir).find((d) => d !== 'latest')!);
+  t.deepEqual(readdirSync(runDir).sort(), ['debian-6.1', 'host', 'matrix.json', 'matrix.txt']);
+  for (const k of ['host', 'debian-6.1']) {
+    const res = JSON.parse(readFileSync(join(runDir, k, 'results.json'), 'utf8')) as { target: { name: string }; counts: { pass: number } };
+    t.is(res.target.name, k === 'host' ? 'netns' : 'qemu');
+    t.is(res.counts.pass, 4);
+    t.true(existsSync(join(runDir, k, 'observed.pcap')));
+  }
+  const m = JSON.parse(readFileSync(join(runDir, 'matrix.json'), 'utf8')) as {
+    format: string;
+    kernels: Array<{ spec: string; profile: { line: string } }>;
+    groups: Record<string, Record<string, { pass: number; total: number }>>;
+  };
+  t.is(m.format, 'skbdiff-matrix/1');
+  t.deepEqual(m.kernels.map((k) => k.spec), ['host', 'debian:6.1']);
+  t.is(m.kernels[1]!.profile.line, '6.1');
+  t.deepEqual(m.groups['smallgroup']!['debian:6.1'], { pass: 4, differ: 0, error: 0, total: 4 });
+  t.regex(stdout, /^group\s+host\s+debian:6\.1\n/);
+  t.regex(stdout, /\nsmallgroup\s+4\/4\s+4\/4\n/);
+  t.deepEqual(qemuProcs(), []);
+});
