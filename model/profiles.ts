@@ -56,6 +56,12 @@ export interface Profile {
   pingExtEcho: boolean;
   /** `fib_add_ifaddr`: the subnet's lowest address is a broadcast route (until 5.14, "ip: Treat IPv4 segment's lowest address as unicast"). */
   subnetZeroIsBroadcast: boolean;
+  /** `ipcm_init_sk` pre-loads `ipc.tos = inet->tos` (6.18, include/net/ip.h): a cork keeps the TOS the socket had when it started. Older lines start at -1 and read inet->tos in `__ip_make_skb`. */
+  ipcmTosFromSocket: boolean;
+  /** `sk_setsockopt` SO_TXTIME: `sockopt_validate_clockid` allows only REALTIME, MONOTONIC and TAI (6.12+). */
+  txtimeValidatesClockid: boolean;
+  /** `raw_bind` honours ip_nonlocal_bind, IP_FREEBIND and IP_TRANSPARENT (`inet_addr_valid_or_nonlocal`; 5.10 `raw.c` tests only the address type). */
+  rawBindAllowsNonlocal: boolean;
   /** `NETIF_F_GSO_SOFTWARE` includes `NETIF_F_GSO_UDP_L4` (6.1+): with gso on, veth receives the unsegmented UDP GSO packet. */
   gsoSoftwareHasUdpL4: boolean;
 }
@@ -79,6 +85,9 @@ const LINE_5_10: Switches = {
   pingExtEcho: false,
   subnetZeroIsBroadcast: true,
   gsoSoftwareHasUdpL4: false,
+  ipcmTosFromSocket: false,
+  txtimeValidatesClockid: false,
+  rawBindAllowsNonlocal: false,
 };
 
 const LINE_6_1: Switches = {
@@ -89,6 +98,7 @@ const LINE_6_1: Switches = {
   pingExtEcho: true,
   subnetZeroIsBroadcast: false,
   gsoSoftwareHasUdpL4: true,
+  rawBindAllowsNonlocal: true,
 };
 
 const LINE_6_12: Switches = {
@@ -96,6 +106,7 @@ const LINE_6_12: Switches = {
   timestampingFlagsMask: 0x3ffff,
   optmemMaxDefault: 131072,
   udpGsoNeedsChecksumOffload: false,
+  txtimeValidatesClockid: true,
 };
 
 const LINE_6_18: Switches = {
@@ -105,6 +116,7 @@ const LINE_6_18: Switches = {
   scmDevmemDmabuf: true,
   timestampingTxRecordMask: 0x40303,
   timestampingFlagsMask: 0x7ffff,
+  ipcmTosFromSocket: true,
 };
 
 /**

@@ -36,7 +36,7 @@ function scm(lab: Lab, type: number, data: number[], sk?: Sock): { r: true | KEr
   v.setInt32(12, type, true);
   out.set(data, 16);
   const s = sk ?? newSock('udp', 17, lab);
-  const ipc = ipcm_init_sk(s);
+  const ipc = ipcm_init_sk(lab, s);
   const [c] = for_each_cmsghdr(out);
   return { r: __sock_cmsg_send(lab, s, c!, ipc), ipc };
 }
@@ -161,4 +161,23 @@ test('sk_setsockopt SO_PRIORITY: 0..6 free, else CAP_NET_RAW/CAP_NET_ADMIN', (t)
 test('sk_setsockopt SO_MARK: same capability rule as the cmsg per line', (t) => {
   t.is(errno(so(mkLab('5.10.223', { capNetAdmin: false }), SO_MARK, int(1)).r), 'EPERM');
   t.is(so(mkLab('6.1.176', { capNetAdmin: false }), SO_MARK, int(0x10)).sk.mark, 0x10);
+});
+
+test('sk_setsockopt SO_TXTIME: 6.12+ sockopt_validate_clockid allows REALTIME, MONOTONIC and TAI only; 6.1 takes any clock', (t) => {
+  const txtime = (clockid: number): Uint8Array => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setInt32(0, clockid, true);
+    return b;
+  };
+  for (const [release, clock, want] of [
+    ['6.12.107', 11, 'ok'],
+    ['6.12.107', 0, 'ok'],
+    ['6.12.107', 4, 'EINVAL'],
+    ['6.18.44', 7, 'EINVAL'],
+    ['6.1.176', 4, 'ok'],
+  ] as const) {
+    const lab = mkLab(release);
+    const r = sk_setsockopt(lab, newSock('udp', 17, lab), 61, txtime(clock));
+    t.is(isErr(r) ? r.errno : 'ok', want, `${release} clockid ${clock}`);
+  }
 });

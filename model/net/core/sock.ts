@@ -84,7 +84,9 @@ export function __sock_cmsg_send(lab: Lab, sk: Sock, c: Cmsg, ipc: Ipcm): true |
 }
 
 const SOF_TXTIME_FLAGS_MASK = 3;
+const CLOCK_REALTIME = 0;
 const CLOCK_MONOTONIC = 1;
+const CLOCK_TAI = 11;
 const SOF_TIMESTAMPING_OPT_ID_TCP = 1 << 16;
 const SOF_TIMESTAMPING_OPT_STATS = 1 << 12;
 const SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11;
@@ -141,7 +143,10 @@ export function sk_setsockopt(lab: Lab, sk: Sock, optname: number, optval: Uint8
       if (optval.length !== 8) return kerr('EINVAL', from);
       const flags = v.getUint32(4, true);
       if (flags & ~SOF_TXTIME_FLAGS_MASK) return kerr('EINVAL', from);
-      if (v.getInt32(0, true) !== CLOCK_MONOTONIC && !lab.capNetAdmin) return kerr('EPERM', from);
+      const clockid = v.getInt32(0, true);
+      if (clockid !== CLOCK_MONOTONIC && !lab.capNetAdmin) return kerr('EPERM', from);
+      // sockopt_validate_clockid
+      if (lab.profile.txtimeValidatesClockid && ![CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_TAI].includes(clockid)) return kerr('EINVAL', from);
       sk.txtime = true;
       return true;
     }

@@ -108,3 +108,44 @@ test('inet_send_prepare: an unbound UDP socket is autobound even when the send t
   sendmsg(lab, raw, { to: null, payload: new Uint8Array(1), flags: 0, control: new Uint8Array(0) }, 45678, ids());
   t.is(raw.num, 17, 'raw sockets never autobind (inet_num = protocol)');
 });
+
+// Rules confirmed in the Debian sources (model/PROVENANCE.md).
+
+test('ping_check_bind_addr: a ping socket never binds a broadcast or multicast address, even with ip_nonlocal_bind', (t) => {
+  const ping = { domain: 2, type: 2, protocol: 1 };
+  const lab = mkLab({ sysctl: new Map([['net.ipv4.ping_group_range', '0 0'], ['net.ipv4.ip_nonlocal_bind', '1']]) });
+  t.is(errno(inet_bind(lab, create(lab, ping), { addr: 0xc61200ff, port: 0 }, 7)), 'EADDRNOTAVAIL', '198.18.0.255');
+  t.is(errno(inet_bind(lab, create(lab, ping), { addr: 0xe0000001, port: 0 }, 7)), 'EADDRNOTAVAIL', '224.0.0.1');
+  t.is(errno(inet_bind(lab, create(lab, ping), { addr: 0xc6120009, port: 0 }, 7)), 'ok', 'non-local with ip_nonlocal_bind');
+  t.is(errno(inet_bind(lab, create(lab), { addr: 0xc61200ff, port: 0 }, 7)), 'ok', 'UDP may bind the broadcast address');
+});
+
+test('raw_bind: 5.10 ignores ip_nonlocal_bind (address type only); 6.1+ uses inet_addr_valid_or_nonlocal', (t) => {
+  const raw = { domain: 2, type: 3, protocol: 253 };
+  const sys = new Map([['net.ipv4.ip_nonlocal_bind', '1']]);
+  const l510 = mkLab({ sysctl: sys }, '5.10.223');
+  const l61 = mkLab({ sysctl: sys }, '6.1.176');
+  t.is(errno(inet_bind(l510, create(l510, raw), { addr: 0xc6120009, port: 0 }, 0)), 'EADDRNOTAVAIL');
+  t.is(errno(inet_bind(l61, create(l61, raw), { addr: 0xc6120009, port: 0 }, 0)), 'ok');
+});
+
+test('__mkroute_output: a loopback source on tx is EINVAL unless route_localnet', (t) => {
+  const lab = mkLab();
+  const sk = create(lab);
+  t.is(errno(inet_bind(lab, sk, { addr: 0x7f000001, port: 5000 }, 0)), 'ok');
+  const send = { to: { addr: 0xc6120002, port: 7000 }, payload: new Uint8Array(4), flags: 0, control: new Uint8Array(0) };
+  t.is(errno(sendmsg(lab, sk, send, 5000, ids()).result), 'EINVAL');
+  const lab2 = mkLab({ sysctl: new Map([['net.ipv4.conf.all.route_localnet', '1']]) });
+  const sk2 = create(lab2);
+  inet_bind(lab2, sk2, { addr: 0x7f000001, port: 5000 }, 0);
+  t.is(sendmsg(lab2, sk2, send, 5000, ids()).result, 4);
+});
+
+test('fib_add_ifaddr on lo: 127.255.255.255 is a broadcast route (EACCES without SO_BROADCAST); 127.0.0.0 too on 5.10', (t) => {
+  const send = (addr: number) => ({ to: { addr, port: 7000 }, payload: new Uint8Array(4), flags: 0, control: new Uint8Array(0) });
+  const lab = mkLab();
+  t.is(errno(sendmsg(lab, create(lab), send(0x7fffffff), 40000, ids()).result), 'EACCES');
+  const l510 = mkLab({}, '5.10.223');
+  t.is(errno(sendmsg(l510, create(l510), send(0x7f000000), 40000, ids()).result), 'EACCES');
+  t.is(sendmsg(lab, create(lab), send(0x7f000000), 40000, ids()).result, 4, '6.1+: 127.0.0.0 is a local address');
+});

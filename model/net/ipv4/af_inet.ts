@@ -54,25 +54,31 @@ export function inet_create(lab: Lab, prog: Program['socket']): Sock | KErr {
   return newSock(kind, protocol === 0 ? 17 : protocol, lab);
 }
 
-/** `inet_addr_valid_or_nonlocal`. */
-function addrValidOrNonlocal(lab: Lab, sk: Sock, addr: number): boolean {
+/** `inet_can_nonlocal_bind`: ip_nonlocal_bind, IP_FREEBIND or IP_TRANSPARENT. */
+function inet_can_nonlocal_bind(lab: Lab, sk: Sock): boolean {
+  return sysctlInt(lab, 'net.ipv4.ip_nonlocal_bind', 0) !== 0 || sk.freebind || sk.transparent;
+}
+
+/**
+ * Which addresses a bind accepts: `inet_addr_valid_or_nonlocal` for UDP (and raw
+ * from 6.1); 5.10 `raw_bind` tests the type only; `ping_check_bind_addr` never
+ * takes a broadcast or multicast address.
+ */
+function bindAddrOk(lab: Lab, sk: Sock, addr: number): boolean {
   const t = inet_addr_type(lab, addr);
-  return (
-    sysctlInt(lab, 'net.ipv4.ip_nonlocal_bind', 0) !== 0 ||
-    sk.freebind ||
-    sk.transparent ||
-    addr === 0 ||
-    t === RTN_LOCAL ||
-    t === RTN_MULTICAST ||
-    t === RTN_BROADCAST
-  );
+  if (sk.kind === 'ping') {
+    if (addr === 0) return true;
+    return !(t === RTN_MULTICAST || t === RTN_BROADCAST || (t !== RTN_LOCAL && !inet_can_nonlocal_bind(lab, sk)));
+  }
+  const nonlocal = (sk.kind !== 'raw' || lab.profile.rawBindAllowsNonlocal) && inet_can_nonlocal_bind(lab, sk);
+  return nonlocal || addr === 0 || t === RTN_LOCAL || t === RTN_MULTICAST || t === RTN_BROADCAST;
 }
 
 /** `__inet_bind` / `raw_bind` / `ping_bind`. `sport` is the port the kernel picked when 0 was asked. */
 export function inet_bind(lab: Lab, sk: Sock, a: SockaddrIn, sport: number): true | KErr {
   const from = sk.kind === 'raw' ? 'raw_bind' : sk.kind === 'ping' ? 'ping_bind' : '__inet_bind';
   if (sk.kind === 'raw' && sk.state !== 'CLOSE') return kerr('EINVAL', from);
-  if (!addrValidOrNonlocal(lab, sk, a.addr)) return kerr('EADDRNOTAVAIL', from);
+  if (!bindAddrOk(lab, sk, a.addr)) return kerr('EADDRNOTAVAIL', from);
   if (sk.kind !== 'raw' && (sk.state !== 'CLOSE' || sk.num)) return kerr('EINVAL', from);
   const t = inet_addr_type(lab, a.addr);
   sk.rcvSaddr = a.addr;

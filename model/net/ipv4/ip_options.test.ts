@@ -312,3 +312,10 @@ test('ip_options_fragment: the walk stops at EOL and at a bad length', (t) => {
   t.is(frag('07 0c 08 00 00000000'), '070c080000000000', 'len 12 > 8 bytes left: stop');
   t.is(frag('01 07 03 08 00000000 00 000000'.replace(/ /g, '')), '01' + '010101' + '0000000000000000', 'NOOP skipped, RR len 3 NOOPed');
 });
+
+test('__ip_options_compile: a full TS PRESPEC does not count an overflow, so overflow 15 is accepted there (else if flag != PRESPEC)', (t) => {
+  // TS len 12, ptr 13 (full), flags 0xf3: overflow 15, PRESPEC.
+  t.is(errno(get('440c0df3 c6120001 00000000')), 'ok');
+  // The same with TSONLY (0xf0): overflow 15 → EINVAL.
+  t.is(errno(get('440c0df0 00000000 00000000')), 'EINVAL');
+});

@@ -146,7 +146,8 @@ function __ip_options_compile(lab: Lab, opt: IpOptions): boolean {
               if (!lab.capNetRaw) return false;
               break;
           }
-        } else {
+        } else if ((d[p + 3]! & 0xf) !== IPOPT_TS_PRESPEC) {
+          // A full option counts an overflow, which must not already be 15.
           const overflow = d[p + 3]! >> 4;
           if (overflow === 15) return false;
         }

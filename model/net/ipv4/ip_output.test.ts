@@ -78,7 +78,7 @@ function setup(o: { lab?: Lab; mode?: number; opt?: string; daddr?: number; oif?
   const fl = { oif: o.oif ?? 0, saddr: 0, daddr: o.daddr ?? PEER, anysrc: false };
   const rt = ip_route_output_flow(lab, fl);
   if (isErr(rt)) throw new Error(`route: ${rt.errno}`);
-  const ipc = { ...ipcm_init_sk(sk), ...(o.opt !== undefined ? { opt: opts(lab, o.opt) } : {}), ...o.ipc };
+  const ipc = { ...ipcm_init_sk(lab, sk), ...(o.opt !== undefined ? { opt: opts(lab, o.opt) } : {}), ...o.ipc };
   ipc.addr = fl.daddr;
   return { lab, sk, rt, ipc, fl4: { saddr: fl.saddr, daddr: fl.daddr, sport: 40000, dport: 7000 } };
 }
@@ -295,16 +295,23 @@ test('__ip_make_skb TTL: cmsg (cork->ttl) > IP_TTL (uc_ttl) > net.ipv4.ip_defaul
   t.is(makeHeader(mcCmsg, 10)[8], 3);
 });
 
-test('__ip_make_skb TOS: cmsg tos if given (-1 = none), else inet->tos; the full byte', (t) => {
-  const s = setup();
+test('__ip_make_skb TOS: cmsg tos if given (-1 = none), else inet->tos; the full byte (6.12: inet->tos read at make time)', (t) => {
+  const lab = () => mkLab({}, '6.12.107');
+  const s = setup({ lab: lab() });
   s.sk.tos = 0x10;
   t.is(makeHeader(s, 10)[1], 0x10);
-  const c = setup({ ipc: { tos: 0xff } });
+  const c = setup({ lab: lab(), ipc: { tos: 0xff } });
   c.sk.tos = 0x10;
   t.is(makeHeader(c, 10)[1], 0xff);
-  const zero = setup({ ipc: { tos: 0 } });
+  const zero = setup({ lab: lab(), ipc: { tos: 0 } });
   zero.sk.tos = 0x10;
   t.is(makeHeader(zero, 10)[1], 0, 'a cmsg tos of 0 still wins');
+});
+
+test('ipcm_init_sk 6.18: ipc.tos starts at inet->tos, so the cork keeps the TOS the socket had when the send began', (t) => {
+  const s = setup({ lab: mkLab({}, '6.18.44') });
+  s.sk.tos = 0x10; // changed after ipcm_init_sk: not seen
+  t.is(makeHeader(s, 10)[1], 0);
 });
 
 // ---------------------------------------------------------------------------

@@ -48,14 +48,14 @@ export interface Ipcm {
   priority: number;
 }
 
-/** `ipcm_init_sk`: the cookie a send starts from. */
-export function ipcm_init_sk(sk: Sock): Ipcm {
+/** `ipcm_init_sk`: the cookie a send starts from (6.18 pre-loads the socket's TOS). */
+export function ipcm_init_sk(lab: Lab, sk: Sock): Ipcm {
   return {
     addr: sk.saddr,
     oif: sk.boundDevIf,
     opt: null,
     ttl: 0,
-    tos: -1,
+    tos: lab.profile.ipcmTosFromSocket ? sk.tos : -1,
     protocol: sk.num,
     gsoSize: sk.gsoSize,
     mark: sk.mark,

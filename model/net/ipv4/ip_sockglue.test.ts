@@ -58,7 +58,7 @@ function walk(control: Uint8Array, max = 8): Array<{ offset: number; len: number
 
 function send(control: Uint8Array, lab = mkLab(), sk?: Sock): { r: true | KErr; ipc: Ipcm } {
   const s = sk ?? newSock('udp', 17, lab);
-  const ipc = ipcm_init_sk(s);
+  const ipc = ipcm_init_sk(lab, s);
   return { r: ip_cmsg_send(lab, s, control, ipc), ipc };
 }
 function errno(r: true | KErr): string {

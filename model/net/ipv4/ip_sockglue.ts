@@ -177,7 +177,7 @@ const INT_OPTIONS = new Set([
 /** Options that only set a receive-side flag: no effect on what is sent. */
 const RECEIVE_FLAGS = new Set([
   IP_PKTINFO, IP_RECVTTL, IP_RECVOPTS, IP_RECVTOS, IP_RETOPTS, IP_PASSSEC, IP_ORIGDSTADDR, IP_CHECKSUM,
-  IP_RECVFRAGSIZE, IP_RECVERR_RFC4884, IP_MULTICAST_ALL, IP_MULTICAST_LOOP, IP_BIND_ADDRESS_NO_PORT,
+  IP_RECVFRAGSIZE, IP_BIND_ADDRESS_NO_PORT,
 ]);
 
 /** `do_ip_setsockopt` for the options skbdiff models. */
@@ -228,8 +228,18 @@ export function do_ip_setsockopt(lab: Lab, sk: Sock, optname: number, optval: Ui
       if (optlen < 1) return kerr('EINVAL', from);
       sk.freebind = val !== 0;
       return true;
+    case IP_RECVERR_RFC4884:
+      if (val < 0 || val > 1) return kerr('EINVAL', from);
+      return true;
+    case IP_MULTICAST_ALL:
+      if (optlen < 1) return kerr('EINVAL', from);
+      if (val !== 0 && val !== 1) return kerr('EINVAL', from);
+      return true;
+    case IP_MULTICAST_LOOP:
+      if (optlen < 1) return kerr('EINVAL', from);
+      return true;
     case IP_TRANSPARENT:
-      if (!lab.capNetRaw && !lab.capNetAdmin) return kerr('EPERM', from);
+      if (val && !lab.capNetRaw && !lab.capNetAdmin) return kerr('EPERM', from);
       if (optlen < 1) return kerr('EINVAL', from);
       sk.transparent = val !== 0;
       return true;

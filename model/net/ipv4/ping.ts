@@ -55,7 +55,7 @@ export function ping_v4_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): 
     if (sk.state !== 'ESTABLISHED') return fail(kerr('EDESTADDRREQ', from));
     daddr = sk.daddr;
   }
-  const ipc = ipcm_init_sk(sk);
+  const ipc = ipcm_init_sk(lab, sk);
   if (m.control.length) {
     const err = ip_cmsg_send(lab, sk, m.control, ipc);
     if (err !== true) return fail(err);

@@ -48,7 +48,7 @@ export function raw_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     daddr = sk.daddr;
   }
 
-  const ipc = ipcm_init_sk(sk);
+  const ipc = ipcm_init_sk(lab, sk);
   if (hdrincl) ipc.protocol = 255; // "Keep backward compat"
   if (m.control.length) {
     const err = ip_cmsg_send(lab, sk, m.control, ipc);

@@ -12,7 +12,7 @@
 import { LAB } from '../../case.js';
 import { ip4 } from '../../program.js';
 import { kerr, Unmodelled, type KErr } from '../errors.js';
-import type { Lab } from '../sock.js';
+import { sysctlInt, type Lab } from '../sock.js';
 
 export const RTN_UNICAST = 'unicast';
 export const RTN_LOCAL = 'local';
@@ -74,22 +74,19 @@ export interface Flowi4 {
 export function inet_addr_type(lab: Lab, addr: number): RtnType {
   if (ipv4_is_zeronet(addr) || ipv4_is_lbcast(addr)) return RTN_BROADCAST;
   if (ipv4_is_multicast(addr)) return RTN_MULTICAST;
-  if (ipv4_is_loopback(addr)) return RTN_LOCAL; // local 127.0.0.0/8 dev lo
+  // lo's routes: local 127.0.0.0/8, broadcast 127.255.255.255 (and 127.0.0.0 while
+  // the subnet's lowest address was a broadcast route).
+  if (addr === LOOPBACK_BCAST || (addr === LOOPBACK_NET && lab.profile.subnetZeroIsBroadcast)) return RTN_BROADCAST;
+  if (ipv4_is_loopback(addr)) return RTN_LOCAL;
   if (addr === TX_ADDR) return RTN_LOCAL;
   if (addr === TX_BCAST) return RTN_BROADCAST;
-  // 127.255.255.255 and 127.0.0.0 are broadcast too, but 127/8 is matched above as
-  // the more specific /32 entries are: lo's broadcast routes.
   if (addr === TX_NET && lab.profile.subnetZeroIsBroadcast) return RTN_BROADCAST;
   return RTN_UNICAST;
 }
 
-function loopbackBroadcast(addr: number): boolean {
-  return addr === LOOPBACK_BCAST || addr === LOOPBACK_NET;
-}
-
 /** `__ip_dev_find(net, addr, false)` != NULL: the address is configured here. */
 function isLocalAddress(lab: Lab, addr: number): boolean {
-  return inet_addr_type(lab, addr) === RTN_LOCAL && !loopbackBroadcast(addr);
+  return inet_addr_type(lab, addr) === RTN_LOCAL;
 }
 
 function txRoute(lab: Lab, type: RtnType, withMetrics: boolean): Rtable {
@@ -149,6 +146,7 @@ export function ip_route_output_flow(lab: Lab, fl4: Flowi4): Rtable | KErr {
   }
   const onTxLink = (fl4.daddr & TX_MASK) >>> 0 === TX_NET;
   if (ipv4_is_loopback(fl4.daddr)) {
+    // lo's broadcast addresses (RTN_BROADCAST in the local table).
     if (!fl4.saddr) fl4.saddr = LOOPBACK;
     return loRoute(RTN_BROADCAST);
   }
@@ -168,9 +166,11 @@ export function ip_route_output_flow(lab: Lab, fl4: Flowi4): Rtable | KErr {
   return kerr('ENETUNREACH', 'fib_lookup');
 }
 
-/** `__mkroute_output`: the destination class decides the route type. */
+/** `__mkroute_output`: a loopback source never leaves a real device (unless IN_DEV_ROUTE_LOCALNET); the destination class decides the route type. */
 function mkrouteOutput(lab: Lab, fl4: Flowi4, rt: Rtable): Rtable | KErr {
-  void lab;
+  if (ipv4_is_loopback(fl4.saddr) && rt.dev === 'tx' && !(sysctlInt(lab, 'net.ipv4.conf.all.route_localnet', 0) || sysctlInt(lab, 'net.ipv4.conf.tx.route_localnet', 0))) {
+    return kerr('EINVAL', '__mkroute_output');
+  }
   if (ipv4_is_lbcast(fl4.daddr)) return { ...rt, type: RTN_BROADCAST, broadcast: true };
   if (ipv4_is_multicast(fl4.daddr)) return { ...rt, type: RTN_MULTICAST, broadcast: false };
   if (ipv4_is_zeronet(fl4.daddr)) return kerr('EINVAL', '__mkroute_output');

@@ -103,7 +103,7 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     dport = sk.dport;
   }
 
-  const ipc = ipcm_init_sk(sk);
+  const ipc = ipcm_init_sk(lab, sk);
   if (m.control.length) {
     const need = udp_cmsg_send(m.control, ipc);
     if (typeof need !== 'boolean') return { result: need, packets: none };
