@@ -14,6 +14,7 @@ import { readRunResults } from './results.js';
 import type { PredictFn, TargetKind } from './run.js';
 import type { Observation, Target, TargetInfo } from './target.js';
 import { defaultProbePath } from './targets/netns.js';
+import { EXAMPLE as FORMAT_EXAMPLE } from '../model/testing/fixtures.js';
 
 // ---- helpers ----
 
@@ -301,40 +302,6 @@ test('usage: unknown command, flag and target are named; help documents exit sta
 });
 
 // ---- predict ----
-
-/** The example of shared/case-format.md ("One case"), verbatim. */
-const FORMAT_EXAMPLE = `{
-  "format": "skbdiff-case/1",
-  "id": "ttl-cmsg-overrides-sockopt",
-  "about": "An IP_TTL cmsg wins over the IP_TTL socket option.",
-  "net": {
-    "mtu": 1500,
-    "route_mtu": null,
-    "sysctl": { "net.ipv4.ip_default_ttl": 64 },
-    "offload": { "tx_checksum": false, "gso": false }
-  },
-  "socket": {
-    "type": "dgram",
-    "protocol": "udp",
-    "bind": { "addr": "198.18.0.1", "port": 40000 },
-    "connect": null,
-    "setsockopt": [
-      { "level": "SOL_IP", "name": "IP_TTL", "value": { "int": 9 } }
-    ]
-  },
-  "sends": [
-    {
-      "to": { "addr": "198.18.0.2", "port": 7000 },
-      "payload": { "length": 100 },
-      "iov": null,
-      "flags": [],
-      "cmsgs": [
-        { "level": "SOL_IP", "type": "IP_TTL", "value": { "int": 3 } }
-      ]
-    }
-  ]
-}
-`;
 
 test('predict: the case-format.md example prints one result in the result format', async (t) => {
   const f = join(tmp(), 'example.json');

@@ -4,40 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaseError, looksLikeJsonl, readCaseFile, readCases, type CaseEntry } from './case-read.js';
 import type { Case } from './case.js';
-
-/** The example of case-format.md, verbatim. */
-export const EXAMPLE = `{
-  "format": "skbdiff-case/1",
-  "id": "ttl-cmsg-overrides-sockopt",
-  "about": "An IP_TTL cmsg wins over the IP_TTL socket option.",
-  "net": {
-    "mtu": 1500,
-    "route_mtu": null,
-    "sysctl": { "net.ipv4.ip_default_ttl": 64 },
-    "offload": { "tx_checksum": false, "gso": false }
-  },
-  "socket": {
-    "type": "dgram",
-    "protocol": "udp",
-    "bind": { "addr": "198.18.0.1", "port": 40000 },
-    "connect": null,
-    "setsockopt": [
-      { "level": "SOL_IP", "name": "IP_TTL", "value": { "int": 9 } }
-    ]
-  },
-  "sends": [
-    {
-      "to": { "addr": "198.18.0.2", "port": 7000 },
-      "payload": { "length": 100 },
-      "iov": null,
-      "flags": [],
-      "cmsgs": [
-        { "level": "SOL_IP", "type": "IP_TTL", "value": { "int": 3 } }
-      ]
-    }
-  ]
-}
-`;
+import { EXAMPLE } from './testing/fixtures.js';
 
 function one(text: string, jsonl = false): CaseEntry {
   const r = readCases(text, { file: jsonl ? 'cases.jsonl' : 'case.json', jsonl });

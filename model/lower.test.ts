@@ -2,6 +2,7 @@ import test from 'ava';
 import { readCases } from './case-read.js';
 import type { Case } from './case.js';
 import { lower, payloadBytes, valueBytes } from './lower.js';
+import { EXAMPLE } from './testing/fixtures.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 /** Hex written with spaces and comments for reading: `14000000 00000000  # cmsg_len`. */
@@ -12,39 +13,6 @@ function read(text: string): Case {
   if (e === undefined || !e.ok) throw new Error(e === undefined ? 'no case' : e.error.message);
   return e.case;
 }
-
-/** The example of case-format.md, verbatim. */
-const EXAMPLE = `{
-  "format": "skbdiff-case/1",
-  "id": "ttl-cmsg-overrides-sockopt",
-  "about": "An IP_TTL cmsg wins over the IP_TTL socket option.",
-  "net": {
-    "mtu": 1500,
-    "route_mtu": null,
-    "sysctl": { "net.ipv4.ip_default_ttl": 64 },
-    "offload": { "tx_checksum": false, "gso": false }
-  },
-  "socket": {
-    "type": "dgram",
-    "protocol": "udp",
-    "bind": { "addr": "198.18.0.1", "port": 40000 },
-    "connect": null,
-    "setsockopt": [
-      { "level": "SOL_IP", "name": "IP_TTL", "value": { "int": 9 } }
-    ]
-  },
-  "sends": [
-    {
-      "to": { "addr": "198.18.0.2", "port": 7000 },
-      "payload": { "length": 100 },
-      "iov": null,
-      "flags": [],
-      "cmsgs": [
-        { "level": "SOL_IP", "type": "IP_TTL", "value": { "int": 3 } }
-      ]
-    }
-  ]
-}`;
 
 test('the case-format.md example lowers to the syscalls a C program would make', (t) => {
   const p = lower(read(EXAMPLE));

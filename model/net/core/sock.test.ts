@@ -10,21 +10,8 @@ import { ipcm_init_sk, type Ipcm } from '../ipv4/ip_output.js';
 import { for_each_cmsghdr } from '../ipv4/ip_sockglue.js';
 import { newSock, type Lab, type Sock } from '../sock.js';
 import { __sock_cmsg_send, sk_setsockopt } from './sock.js';
+import { mkLab } from '../../testing/fixtures.js';
 
-function mkLab(release: string, o: Partial<Lab> = {}): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map(),
-    capNetRaw: true,
-    capNetAdmin: true,
-    ...o,
-  };
-}
 const int = (n: number): number[] => [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
 
 /** One SOL_SOCKET cmsg of `type` with `data`, run through __sock_cmsg_send. */

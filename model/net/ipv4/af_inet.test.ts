@@ -9,11 +9,11 @@ import { isErr } from '../errors.js';
 import type { Lab, Sock } from '../sock.js';
 import { inet_bind, inet_create, ip4_datagram_connect, sendmsg, setsockopt } from './af_inet.js';
 import type { IdState } from './ip_output.js';
+import { mkLab as lab, ids as freshIds } from '../../testing/fixtures.js';
 
-function mkLab(o: Partial<Lab> = {}, release = '6.18.44'): Lab {
-  return { profile: profileFor(release), devMtu: 1500, routeMtu: null, txIfindex: 2, txChecksum: false, gso: false, sysctl: new Map(), capNetRaw: true, capNetAdmin: true, ...o };
-}
-const ids = (): IdState => ({ nextGroup: 0, connectedGroup: null, msOfDay: 0 });
+const mkLab = (o: Partial<Lab> = {}, release = '6.18.44'): Lab => lab(release, o);
+
+const ids = freshIds;
 const errno = (r: unknown): string => (isErr(r) ? r.errno : 'ok');
 const udp = { domain: 2, type: 2, protocol: 17 };
 function create(lab: Lab, s = udp): Sock {

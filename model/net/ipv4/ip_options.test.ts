@@ -10,21 +10,8 @@ import { profileFor } from '../../profiles.js';
 import { isErr, type KErr } from '../errors.js';
 import type { Lab } from '../sock.js';
 import { ip_options_build, ip_options_fragment, ip_options_get, type IpOptions } from './ip_options.js';
+import { mkLab } from '../../testing/fixtures.js';
 
-function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map(),
-    capNetRaw: true,
-    capNetAdmin: true,
-    ...o,
-  };
-}
 /** Hex with spaces for reading. */
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

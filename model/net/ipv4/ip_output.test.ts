@@ -26,6 +26,9 @@ import {
   type WirePacket,
 } from './ip_output.js';
 import { ip_route_output_flow, type Rtable } from './route.js';
+import { mkLab as lab, ids as freshIds } from '../../testing/fixtures.js';
+
+const mkLab = (o: Partial<Lab> = {}, release = '6.18.44'): Lab => lab(release, o);
 
 const DONT = 0;
 const WANT = 1;
@@ -37,21 +40,7 @@ const MODE_NAMES = ['DONT', 'WANT', 'DO', 'PROBE', 'INTERFACE', 'OMIT'];
 const SRC = 0xc6120001;
 const PEER = 0xc6120002;
 
-function mkLab(o: Partial<Lab> = {}, release = '6.18.44'): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map(),
-    capNetRaw: true,
-    capNetAdmin: true,
-    ...o,
-  };
-}
-const ids = (): IdState => ({ nextGroup: 0, connectedGroup: null, msOfDay: 0 });
+const ids = freshIds;
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 
 function opts(lab: Lab, s: string): IpOptions {

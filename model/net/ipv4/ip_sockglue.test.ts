@@ -12,21 +12,8 @@ import { isErr, type KErr } from '../errors.js';
 import { newSock, type Lab, type Sock } from '../sock.js';
 import { ipcm_init_sk, type Ipcm } from './ip_output.js';
 import { CMSG_OK, do_ip_setsockopt, for_each_cmsghdr, ip_cmsg_send } from './ip_sockglue.js';
+import { mkLab } from '../../testing/fixtures.js';
 
-function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map(),
-    capNetRaw: true,
-    capNetAdmin: true,
-    ...o,
-  };
-}
 
 /** One cmsghdr + data, padded with zeros to a multiple of 8 (CMSG_SPACE). `len` overrides cmsg_len. */
 function cmsg(level: number, type: number, data: number[], len = 16 + data.length): number[] {

@@ -11,23 +11,11 @@ import { newSock, type Lab, type Sock } from '../sock.js';
 import { MSG_MORE, MSG_OOB, type IdState } from './ip_output.js';
 import { ping_v4_sendmsg } from './ping.js';
 import type { SendOutcome } from './udp.js';
+import { mkLab } from '../../testing/fixtures.js';
 
 const PEER = 0xc6120002;
 const IDENT = 40000; // 0x9c40
 
-function mkLab(release = '6.18.44'): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map([['net.ipv4.ping_group_range', '0 0']]),
-    capNetRaw: true,
-    capNetAdmin: true,
-  };
-}
 const ids = (): IdState => ({ nextGroup: 0, connectedGroup: null, msOfDay: 0 });
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -10,24 +10,11 @@ import { newSock, type Lab, type Sock } from '../sock.js';
 import { MSG_MORE, type IdState } from './ip_output.js';
 import { raw_sendmsg } from './raw.js';
 import type { SendOutcome } from './udp.js';
+import { mkLab, ids as freshIds } from '../../testing/fixtures.js';
 
 const PEER = 0xc6120002;
 
-function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map(),
-    capNetRaw: true,
-    capNetAdmin: true,
-    ...o,
-  };
-}
-const ids = (): IdState => ({ nextGroup: 0, connectedGroup: null, msOfDay: 0 });
+const ids = freshIds;
 const h = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 function send(lab: Lab, sk: Sock, data: Uint8Array, o: { flags?: number; control?: Uint8Array } = {}, st = ids()): SendOutcome {

@@ -8,10 +8,8 @@ import { profileFor } from '../../profiles.js';
 import { isErr } from '../errors.js';
 import type { Lab } from '../sock.js';
 import { inet_addr_type, ip_route_output_flow, type Flowi4 } from './route.js';
+import { mkLab } from '../../testing/fixtures.js';
 
-function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
-  return { profile: profileFor(release), devMtu: 1500, routeMtu: null, txIfindex: 2, txChecksum: false, gso: false, sysctl: new Map(), capNetRaw: true, capNetAdmin: true, ...o };
-}
 const fl = (o: Partial<Flowi4>): Flowi4 => ({ oif: 0, saddr: 0, daddr: 0xc6120002, anysrc: false, ...o });
 const errno = (r: unknown): string => (isErr(r) ? r.errno : 'ok');
 

@@ -12,6 +12,7 @@ import { newSock, type Lab, type Sock } from '../sock.js';
 import { ip4_datagram_connect } from './af_inet.js';
 import { MSG_MORE, MSG_OOB, MSG_PROBE, type IdState, type WirePacket } from './ip_output.js';
 import { udp_lib_setsockopt, udp_sendmsg, type SendOutcome } from './udp.js';
+import { mkLab, ids as freshIds } from '../../testing/fixtures.js';
 
 const SRC = 0xc6120001;
 const PEER = 0xc6120002;
@@ -21,21 +22,7 @@ const UDP_CORK = 1;
 const UDP_SEGMENT = 103;
 const UDPLITE_SEND_CSCOV = 10;
 
-function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
-  return {
-    profile: profileFor(release),
-    devMtu: 1500,
-    routeMtu: null,
-    txIfindex: 2,
-    txChecksum: false,
-    gso: false,
-    sysctl: new Map(),
-    capNetRaw: true,
-    capNetAdmin: true,
-    ...o,
-  };
-}
-const ids = (): IdState => ({ nextGroup: 0, connectedGroup: null, msOfDay: 0 });
+const ids = freshIds;
 function udpSock(lab: Lab, kind: 'udp' | 'udplite' = 'udp'): Sock {
   const sk = newSock(kind, kind === 'udp' ? 17 : 136, lab);
   sk.num = SPORT; // inet_autobind
