@@ -9,21 +9,37 @@ import { kerr, type KErr } from '../errors.js';
 import { inet_addr_type, RTN_UNICAST } from './route.js';
 import type { Lab } from '../sock.js';
 
-export const IPOPT_END = 0;
-export const IPOPT_NOOP = 1;
-export const IPOPT_RR = 7;
-export const IPOPT_TIMESTAMP = 68;
-export const IPOPT_SEC = 130;
-export const IPOPT_LSRR = 131;
-export const IPOPT_CIPSO = 134;
-export const IPOPT_SID = 136;
-export const IPOPT_SSRR = 137;
-export const IPOPT_RA = 148;
-export const IPOPT_TS_TSONLY = 0;
-export const IPOPT_TS_TSANDADDR = 1;
-export const IPOPT_TS_PRESPEC = 3;
-/** The copied flag (RFC 791): options with it are repeated in every fragment. */
-export const IPOPT_COPY = 0x80;
+// The option numbers (RFC 791, include/uapi/linux/ip.h) live with the wire format.
+export {
+  IPOPT_EOL as IPOPT_END,
+  IPOPT_NOOP,
+  IPOPT_RR,
+  IPOPT_TS as IPOPT_TIMESTAMP,
+  IPOPT_SEC,
+  IPOPT_LSRR,
+  IPOPT_CIPSO,
+  IPOPT_SID,
+  IPOPT_SSRR,
+  IPOPT_RA,
+  IPOPT_TS_TSONLY,
+  IPOPT_TS_TSANDADDR,
+  IPOPT_TS_PRESPEC,
+  IPOPT_COPIED,
+} from '../../wire/ipopt.js';
+import {
+  IPOPT_CIPSO,
+  IPOPT_COPIED,
+  IPOPT_EOL as IPOPT_END,
+  IPOPT_LSRR,
+  IPOPT_NOOP,
+  IPOPT_RA,
+  IPOPT_RR,
+  IPOPT_SSRR,
+  IPOPT_TS as IPOPT_TIMESTAMP,
+  IPOPT_TS_PRESPEC,
+  IPOPT_TS_TSANDADDR,
+  IPOPT_TS_TSONLY,
+} from '../../wire/ipopt.js';
 
 /**
  * `struct ip_options` after compilation. Offsets (`srr`, `rr`, `ts`) count
@@ -212,7 +228,7 @@ export function ip_options_fragment(hdr: Uint8Array, optlen: number): void {
     }
     const len = hdr[p + 1]!;
     if (len < 2 || len > l) return;
-    if (!(type & IPOPT_COPY)) hdr.fill(IPOPT_NOOP, p, p + len);
+    if (!(type & IPOPT_COPIED)) hdr.fill(IPOPT_NOOP, p, p + len);
     l -= len;
     p += len;
   }
