@@ -153,6 +153,9 @@ mount -t proc proc /proc && mount -t sysfs sys /sys && mount -t devtmpfs dev /de
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts || fail devpts
 # No IPv6 autoconf chatter on either NIC: the test link carries only what a case sends.
 echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
+# One FIFO on tx (set before the NICs exist): Debian's default fq_codel schedules flows round robin,
+# so the fence (another flow) could overtake a case's queued fragments and break attribution.
+echo pfifo >/proc/sys/net/core/default_qdisc || fail "default_qdisc pfifo"
 for m in ${modules.join(' ')}; do insmod /lib/modules/$m.ko || fail "insmod $m"; done
 for d in /sys/class/net/*; do
   case "$(cat $d/address)" in
@@ -160,6 +163,9 @@ for d in /sys/class/net/*; do
     ${TX_MAC}) ip link set dev \${d##*/} name tx ;;
   esac
 done
+# No byte queue limit on tx (virtio-net has BQL from 6.10): under TCG completions are slow, BQL keeps the
+# rest of a long fragment train in the qdisc, and the probe's move of tx out of the case netns resets it.
+for q in /sys/class/net/tx/queues/tx-*/byte_queue_limits/limit_min; do [ -e "$q" ] && echo 100000000 >"$q"; done
 ip link set lo up || fail lo
 ip link set mgmt up && ip addr add ${MGMT_GUEST}/24 dev mgmt || fail "management NIC (${MGMT_MAC}) missing"
 dropbear -r /etc/dropbear/host_ed25519 -s -E -p 22 -P /run/dropbear.pid 2>/dev/console || fail dropbear
