@@ -276,7 +276,7 @@ test('run: non-TTY progress prints a line every 25 cases', async (t) => {
 test('usage: unknown command, flag and target are named; help documents exit statuses', async (t) => {
   let x = io();
   t.is(await main(['frob'], x.deps), 2);
-  t.is(x.err(), 'skbdiff: unknown command "frob" (commands: predict, run, help)\n');
+  t.is(x.err(), 'skbdiff: unknown command "frob" (commands: predict, run, matrix, kconfig, help)\n');
   x = io();
   t.is(await main(['run', '--frob'], x.deps), 2);
   t.is(x.err(), 'skbdiff: run: unknown flag --frob (see skbdiff help run)\n');
@@ -284,8 +284,11 @@ test('usage: unknown command, flag and target are named; help documents exit sta
   t.is(await main(['predict', 'x.json', '-k'], x.deps), 2);
   t.is(x.err(), 'skbdiff: predict: unknown flag -k (see skbdiff help predict)\n');
   x = io();
+  t.is(await main(['run', '--target', 'docker', 'x.jsonl'], x.deps), 2);
+  t.is(x.err(), 'skbdiff: run: unknown target "docker" (known targets: netns, qemu)\n');
+  x = io();
   t.is(await main(['run', '--target', 'qemu', 'x.jsonl'], x.deps), 2);
-  t.is(x.err(), 'skbdiff: run: unknown target "qemu" (known targets: netns)\n');
+  t.regex(x.err(), /^skbdiff: run: the qemu target needs --kernel/);
   x = io();
   t.is(await main(['run', '--kernel-profile', 'banana', 'x.jsonl'], x.deps), 2);
   t.regex(x.err(), /^skbdiff: cannot pick a model profile for kernel release "banana"/);

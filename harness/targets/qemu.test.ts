@@ -110,7 +110,10 @@ guestTest('a guest that panics mid-run: that case is an error with the console e
       if (program.id !== crashAt || crashedPid) return;
       crashedPid = guest.pid;
       const s = await guest.connect();
-      void s.exec('sleep 0.2; echo c >/proc/sysrq-trigger', { timeoutMs: 60_000 }).catch(() => {});
+      void s.exec('echo c >/proc/sysrq-trigger', { timeoutMs: 60_000 }).catch(() => {});
+      // The case goes out once the kernel is going down (the console shows the crash).
+      const end = Date.now() + 20_000;
+      while (!guest.fault() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     },
   });
   const r = await runCases(cases, target, { predict });
