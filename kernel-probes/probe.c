@@ -729,6 +729,28 @@ static void flush_out(void)
 		exit(1);
 }
 
+/*
+ * Wait (at most 2 s) until the socket's sent skbs are freed: SIOCOUTQ is
+ * sk_wmem_alloc, which counts skbs still in a qdisc or a driver ring. It also
+ * counts a corked datagram that will never leave, so the wait ends as well
+ * when the count has not moved for 50 ms. Sockets whose ioctl does not
+ * answer are not waited for.
+ */
+static void drain(int fd)
+{
+	if (fd < 0)
+		return;
+	int last = -1, still = 0;
+	for (int i = 0; i < 2000 && still < 50; i++) {
+		int outq = 0;
+		if (ioctl(fd, SIOCOUTQ, &outq) < 0 || outq <= 0)
+			return;
+		still = outq == last ? still + 1 : 0;
+		last = outq;
+		usleep(1000);
+	}
+}
+
 /* The fence (PROTOCOL.md): one broadcast frame, ethertype 0x88b5, "SKBDIFF-FENCE" + seq. */
 static int send_fence(int pkt, int ifindex, const uint8_t mac[6], uint32_t seq)
 {
@@ -914,7 +936,14 @@ static void run_case(void)
 
 	fd = run_calls(txidx, &sport);
 	emit("INFO %ld sport=%ld txifindex=%d\n", kc.seq, sport, txidx);
+	/*
+	 * A device with a qdisc (a guest's NIC) may still hold the case's frames:
+	 * let them out before the fence, and the fence out before tx moves (a move
+	 * resets the queue and drops what it holds, unseen by any capture).
+	 */
+	drain(fd);
 	send_fence(pkt, txidx, mac, (uint32_t)kc.seq);
+	drain(pkt);
 	/* closed only after the fence: a pending cork is dropped, never sent, on close */
 	if (fd >= 0)
 		close(fd);

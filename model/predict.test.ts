@@ -157,3 +157,18 @@ test('predict: a 3008-byte UDP datagram at MTU 1500 is three fragments sharing o
   t.deepEqual(r.packets.map((p) => be16(bytes(p), 6)), [0x2000, 0x2000 | 185, 370]);
   t.true(r.packets.every((p) => JSON.stringify(p.rules['ip.id']) === JSON.stringify(r.packets[0]!.rules['ip.id'])));
 });
+
+test('predict: a raw header with ihl < 5 sent untouched (5.10) keeps its own checksum, and the rule says exact', (t) => {
+  // version 4, ihl 4, tot_len 0, id 0x1234, checksum 0x0000: raw_send_hdrinc rewrites nothing.
+  const user = '4400000012340000401100000000000 0c6120002 0102030405060708'.replace(/\s+/g, '');
+  const c = mkCase({
+    socket: { type: 'raw', protocol: 253, setsockopt: [{ level: 'SOL_IP', name: 'IP_HDRINCL', value: { int: 1 } }] },
+    sends: [{ to: { addr: '198.18.0.2', port: 0 }, payload: { hex: user } }],
+  });
+  const r = run(c, '5.10.223');
+  t.deepEqual(r.sends, [{ ret: 28 }]);
+  t.is(r.packets[0]!.hex, user, 'not a byte changed, the checksum included');
+  t.is(r.packets[0]!.rules['ip.checksum'], 'exact');
+  t.deepEqual(r.packets[0]!.rules['ip.id'], { rule: 'exact' });
+  t.deepEqual(run(c, '6.18.44').sends, [{ errno: 'EINVAL', from: 'raw_send_hdrinc' }]);
+});

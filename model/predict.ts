@@ -33,7 +33,7 @@ export function toHex(b: Uint8Array): string {
 
 function packet(p: WirePacket): ExpectedPacket {
   const bytes = p.bytes;
-  const rules: PacketRules = { 'ip.id': idRule(p.id, bytes), 'ip.checksum': 'valid' };
+  const rules: PacketRules = { 'ip.id': idRule(p.id, bytes), 'ip.checksum': p.userChecksum ? 'exact' : 'valid' };
   if (p.tsTimes.length) rules['ip.options.ts.time'] = [...p.tsTimes];
   return { hex: toHex(bytes), rules };
 }

@@ -78,8 +78,9 @@ function packet(v: JValue, path: string): ExpectedPacket | ObservedPacket {
   const rp = child(path, 'rules');
   const g = fields(rv, rp, ['ip.id', 'ip.checksum'], ['ip.options.ts.time']);
   const cv = g('ip.checksum')!;
-  if (str(cv, child(rp, 'ip.checksum')) !== 'valid') throw new PathError(child(rp, 'ip.checksum'), cv.at, `expected "valid", got ${shown(cv)}`);
-  const rules: PacketRules = { 'ip.id': idRule(g('ip.id')!, child(rp, 'ip.id')), 'ip.checksum': 'valid' };
+  const checksumRule = str(cv, child(rp, 'ip.checksum'));
+  if (checksumRule !== 'valid' && checksumRule !== 'exact') throw new PathError(child(rp, 'ip.checksum'), cv.at, `expected "valid" or "exact", got ${shown(cv)}`);
+  const rules: PacketRules = { 'ip.id': idRule(g('ip.id')!, child(rp, 'ip.id')), 'ip.checksum': checksumRule };
   const ts = g('ip.options.ts.time');
   if (ts !== undefined) {
     const tp = child(rp, 'ip.options.ts.time');

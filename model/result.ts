@@ -19,8 +19,12 @@ export type IdRule = { rule: 'zero' } | { rule: 'exact' } | { rule: 'sequence'; 
 
 export interface PacketRules {
   'ip.id': IdRule;
-  /** The IPv4 header checksum must verify over the bytes sent. */
-  'ip.checksum': 'valid';
+  /**
+   * `valid`: the IPv4 header checksum must verify over the bytes sent; `exact`:
+   * the kernel sends a checksum it did not compute (a raw header with ihl < 5
+   * goes out untouched), so it is compared byte for byte like any field.
+   */
+  'ip.checksum': 'valid' | 'exact';
   /** Byte offsets (from the IPv4 header) of IP timestamp-option time fields: plausible current time. */
   'ip.options.ts.time'?: number[];
 }

@@ -239,6 +239,8 @@ export interface WirePacket {
   bytes: Uint8Array;
   id: IdChoice;
   tsTimes: number[];
+  /** The header checksum is the sender's own, not computed by the kernel (compared exactly). */
+  userChecksum?: boolean;
 }
 
 /**
@@ -346,9 +348,13 @@ export function idRule(id: IdChoice, bytes: Uint8Array): IdRule {
     case 'zero':
       return { rule: 'zero' };
     case 'exact':
-      bytes[4] = id.id >> 8;
-      bytes[5] = id.id & 0xff;
-      fixChecksum(bytes);
+      // A GSO segment's ID counted up from a zero base: write it (the kernel's
+      // header checksum covers it). A raw header's own ID is already there.
+      if (((bytes[4]! << 8) | bytes[5]!) !== id.id) {
+        bytes[4] = id.id >> 8;
+        bytes[5] = id.id & 0xff;
+        fixChecksum(bytes);
+      }
       return { rule: 'exact' };
     case 'sequence':
       return { rule: 'sequence', group: id.group, plus: id.plus };

@@ -155,7 +155,7 @@ function raw_send_hdrinc(
   };
   if (iphlen < 20) {
     // Sent untouched (5.10, 6.18.15): no rewrite, no fragmentation check applies below the MTU.
-    return { result: length, packets: rt.dev === 'tx' ? [{ bytes: pkt, id, tsTimes: [] }] : [] };
+    return { result: length, packets: rt.dev === 'tx' ? [{ bytes: pkt, id, tsTimes: [], userChecksum: true }] : [] };
   }
   const out = ip_finish_output(lab, sk, skb);
   if ('kind' in out) return { result: out, packets: none };
