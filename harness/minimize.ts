@@ -232,6 +232,7 @@ export async function minimize(c: Case, still: (c: Case) => Promise<boolean>, op
     }
     if (!progressed) break;
   }
+  if (steps > 0) cur.about = `Minimised from ${c.id} in ${steps} steps (${tried} runs${exhausted ? ', run bound reached' : ''}); the original: ${c.about ?? '(no about)'}`;
   return { case: cur, steps, tried, budgetExhausted: exhausted, maxRuns };
 }
 
