@@ -30,7 +30,7 @@ function udp(id: string, n: number, mtu: number): Program {
     setsockopt: [],
     bind: null,
     connect: null,
-    sends: [{ to: { addr: ip4('198.18.0.2'), port: 7000 }, payload: new Uint8Array(n), iov: [n], flags: 0, control: new Uint8Array(0), txIfindexAt: [] }],
+    sends: [{ to: { addr: ip4('198.18.0.2'), port: 7000 }, payload: new Uint8Array(n), iov: [n], flags: 0, control: new Uint8Array(0), txIfindexAt: [], setsockoptBefore: [] }],
   };
 }
 

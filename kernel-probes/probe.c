@@ -3,7 +3,7 @@
  * skbdiff-probe: makes the syscalls of one skbdiff case at a time inside the
  * kernel under test, in a fresh network namespace per case, and reports every
  * return value. The wire protocol is harness/probe/PROTOCOL.md
- * (`skbdiff-probe/1`); this file follows it and nothing else.
+ * (`skbdiff-probe/2`); this file follows it and nothing else.
  *
  * Self-contained on purpose (runs in busybox guests): raw rtnetlink for
  * links, addresses, routes and neighbours; SIOCETHTOOL for offloads;
@@ -37,7 +37,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define PROTO_VERSION "skbdiff-probe/1"
+#define PROTO_VERSION "skbdiff-probe/2"
 #define FENCE_ETHERTYPE 0x88b5
 #define LAB_TX_ADDR 0xc6120001u   /* 198.18.0.1 */
 #define LAB_PEER_ADDR 0xc6120002u /* 198.18.0.2 */
@@ -610,7 +610,15 @@ static int lab_check(void)
 
 /* ---- one case ---------------------------------------------------------- */
 
+struct sockopt_req {
+	long level, name;
+	uint8_t *val;
+	size_t len;
+};
+
 struct send_req {
+	struct sockopt_req *opt; /* SENDOPT lines read before this SEND: made right before its sendmsg */
+	size_t nopt;
 	unsigned flags;
 	int has_to;
 	struct sockaddr_in to;
@@ -622,12 +630,6 @@ struct send_req {
 	size_t clen;
 	long *ifidx_at;
 	size_t nifidx;
-};
-
-struct sockopt_req {
-	long level, name;
-	uint8_t *val;
-	size_t len;
 };
 
 struct sysctl_req {
@@ -652,6 +654,8 @@ static struct kase {
 	struct sockaddr_in bind, connect;
 	struct send_req *send;
 	size_t nsend;
+	struct sockopt_req *sendopt; /* SENDOPT lines waiting for their SEND */
+	size_t nsendopt;
 } kc;
 
 static void case_reset(void)
@@ -662,7 +666,12 @@ static void case_reset(void)
 	}
 	for (size_t i = 0; i < kc.nopt; i++)
 		free(kc.opt[i].val);
+	for (size_t i = 0; i < kc.nsendopt; i++)
+		free(kc.sendopt[i].val);
 	for (size_t i = 0; i < kc.nsend; i++) {
+		for (size_t k = 0; k < kc.send[i].nopt; k++)
+			free(kc.send[i].opt[k].val);
+		free(kc.send[i].opt);
 		free(kc.send[i].payload);
 		free(kc.send[i].iov);
 		free(kc.send[i].control);
@@ -671,6 +680,7 @@ static void case_reset(void)
 	free(kc.sysctl);
 	free(kc.opt);
 	free(kc.send);
+	free(kc.sendopt);
 	memset(&kc, 0, sizeof(kc));
 }
 
@@ -777,7 +787,11 @@ static int send_fence(int pkt, int ifindex, const uint8_t mac[6], uint32_t seq)
 	return 0;
 }
 
-/* socket, setsockopts, bind, connect, sends, getsockname (PROTOCOL.md "RUN"). */
+/*
+ * socket, setsockopts, bind, connect, then for each send its SENDOPT
+ * setsockopts and its sendmsg, then getsockname (PROTOCOL.md "RUN"). Every
+ * setsockopt is numbered in the order made: the socket's first, then the sends'.
+ */
 static int run_calls(int txidx, long *sport)
 {
 	*sport = -1;
@@ -785,10 +799,11 @@ static int run_calls(int txidx, long *sport)
 	emit_call("socket", -1, fd, errno);
 	if (fd < 0)
 		return -1;
+	long nopt = 0;
 	for (size_t i = 0; i < kc.nopt; i++) {
 		struct sockopt_req *o = &kc.opt[i];
 		int r = setsockopt(fd, (int)o->level, (int)o->name, o->val, (socklen_t)o->len);
-		emit_call("setsockopt", (long)i, r, errno);
+		emit_call("setsockopt", nopt++, r, errno);
 	}
 	if (kc.has_bind) {
 		int r = bind(fd, (struct sockaddr *)&kc.bind, sizeof(kc.bind));
@@ -800,6 +815,11 @@ static int run_calls(int txidx, long *sport)
 	}
 	for (size_t i = 0; i < kc.nsend; i++) {
 		struct send_req *s = &kc.send[i];
+		for (size_t k = 0; k < s->nopt; k++) {
+			struct sockopt_req *o = &s->opt[k];
+			int r = setsockopt(fd, (int)o->level, (int)o->name, o->val, (socklen_t)o->len);
+			emit_call("setsockopt", nopt++, r, errno);
+		}
 		struct iovec iov[1024];
 		static uint8_t empty[1];
 		size_t niov = 0, off = 0;
@@ -1051,13 +1071,16 @@ static int handle(char *line)
 		    parse_long(t[3], &kc.protocol) < 0)
 			return bad_request("SOCKET <domain> <type> <protocol>", copy), 0;
 		kc.have_socket = 1;
-	} else if (strcmp(cmd, "SETSOCKOPT") == 0) {
-		kc.opt = grow(kc.opt, kc.nopt, sizeof(*kc.opt));
-		struct sockopt_req *o = &kc.opt[kc.nopt++];
+	} else if (strcmp(cmd, "SETSOCKOPT") == 0 || strcmp(cmd, "SENDOPT") == 0) {
+		int before_send = strcmp(cmd, "SENDOPT") == 0; /* belongs to the next SEND */
+		struct sockopt_req **list = before_send ? &kc.sendopt : &kc.opt;
+		size_t *nlist = before_send ? &kc.nsendopt : &kc.nopt;
+		*list = grow(*list, *nlist, sizeof(**list));
+		struct sockopt_req *o = &(*list)[(*nlist)++];
 		ssize_t len;
 		if (n != 4 || parse_long(t[1], &o->level) < 0 || parse_long(t[2], &o->name) < 0 ||
 		    (len = unhex(t[3], &o->val)) < 0)
-			return bad_request("SETSOCKOPT <level> <name> <hex|->", copy), 0;
+			return bad_request(before_send ? "SENDOPT <level> <name> <hex|->" : "SETSOCKOPT <level> <name> <hex|->", copy), 0;
 		o->len = (size_t)len;
 	} else if (strcmp(cmd, "BIND") == 0 || strcmp(cmd, "CONNECT") == 0) {
 		struct sockaddr_in *sin = cmd[0] == 'B' ? &kc.bind : &kc.connect;
@@ -1068,6 +1091,11 @@ static int handle(char *line)
 	} else if (strcmp(cmd, "SEND") == 0) {
 		kc.send = grow(kc.send, kc.nsend, sizeof(*kc.send));
 		struct send_req *s = &kc.send[kc.nsend++];
+		/* the SENDOPT lines read since the previous SEND are this send's */
+		s->opt = kc.sendopt;
+		s->nopt = kc.nsendopt;
+		kc.sendopt = NULL;
+		kc.nsendopt = 0;
 		ssize_t len, clen;
 		unsigned long fl;
 		char *end;
@@ -1105,6 +1133,8 @@ static int handle(char *line)
 	} else if (strcmp(cmd, "RUN") == 0) {
 		if (n != 1 || !kc.have_net || !kc.have_socket)
 			return bad_request("RUN without NET or SOCKET", copy), 0;
+		if (kc.nsendopt)
+			return bad_request("SENDOPT without a SEND after it", copy), 0;
 		run_case();
 		case_reset();
 	} else {

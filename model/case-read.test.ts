@@ -102,6 +102,34 @@ test('good cases: numbers for names, every value kind, raw sockets', (t) => {
   t.false('cmsg_len' in c.sends[0]!.cmsgs[0]!);
 });
 
+test('extensions: a send\'s own setsockopt calls and raw control bytes read as written, absent when not written', (t) => {
+  const c = ok(
+    minimal((c) => {
+      c.socket.setsockopt = [{ level: 'SOL_UDP', name: 'UDP_CORK', value: { int: 1 } }];
+      c.sends.push(
+        { to: null, payload: { length: 1 }, setsockopt: [{ level: 'SOL_UDP', name: 'UDP_CORK', value: { int: 0 } }, { level: 0, name: 2, value: { u8: 3 } }] },
+        { to: null, payload: { length: 1 }, control: { hex: '0102ABff' } },
+        { to: null, payload: { length: 1 }, setsockopt: [], control: { hex: '' }, cmsgs: [] },
+      );
+    }),
+  );
+  t.false('setsockopt' in c.sends[0]! || 'control' in c.sends[0]!, 'an old-style send stays as it was');
+  t.deepEqual(c.sends[1], {
+    to: null,
+    payload: { length: 1 },
+    iov: null,
+    flags: [],
+    cmsgs: [],
+    setsockopt: [
+      { level: 'SOL_UDP', name: 'UDP_CORK', value: { int: 0 } },
+      { level: 0, name: 2, value: { u8: 3 } },
+    ],
+  });
+  t.deepEqual(c.sends[2]!.control, { hex: '0102abff' });
+  t.false('setsockopt' in c.sends[2]!);
+  t.deepEqual([c.sends[3]!.setsockopt, c.sends[3]!.control], [[], { hex: '' }], 'empty but present: kept');
+});
+
 /** [what the case has, the exact error]; each patch makes `minimal()` wrong in one way. */
 const BAD: Array<[string, (c: any) => void, string]> = [
   ['cmsg type typo', (c) => (c.sends[0].cmsgs = [{ level: 'SOL_IP', type: 'IP_TLL', value: { int: 3 } }]), '$.sends[0].cmsgs[0].type: unknown SOL_IP cmsg type "IP_TLL" (did you mean IP_TTL?)'],
@@ -153,6 +181,16 @@ const BAD: Array<[string, (c: any) => void, string]> = [
   ['route_mtu string', (c) => (c.net = { route_mtu: 'none' }), '$.net.route_mtu: expected an integer, got string "none"'],
   ['about not a string', (c) => (c.about = 1), '$.about: expected a string, got number 1'],
   ['flags not an array', (c) => (c.sends[0].flags = 'MSG_MORE'), '$.sends[0].flags: expected an array, got string "MSG_MORE"'],
+  ['send setsockopt name typo', (c) => c.sends.push({ to: null, payload: { length: 0 }, setsockopt: [{ level: 'SOL_UDP', name: 'UDP_CROK', value: { int: 0 } }] }), '$.sends[1].setsockopt[0].name: unknown SOL_UDP option name "UDP_CROK" (did you mean UDP_CORK?)'],
+  ['send setsockopt unknown field', (c) => (c.sends[0].setsockopt = [{ level: 'SOL_IP', name: 'IP_TTL', value: { int: 1 }, when: 'before' }]), '$.sends[0].setsockopt[0]: unknown field "when"'],
+  ['send setsockopt not an array', (c) => (c.sends[0].setsockopt = { level: 'SOL_IP', name: 'IP_TTL', value: { int: 1 } }), '$.sends[0].setsockopt: expected an array, got an object'],
+  ['send setsockopt pktinfo tx', (c) => (c.sends[0].setsockopt = [{ level: 'SOL_IP', name: 'IP_PKTINFO', value: { pktinfo: { ifindex: 'tx', spec_dst: '0.0.0.0', addr: '0.0.0.0' } } }]), '$.sends[0].setsockopt[0].value.pktinfo.ifindex: "tx" is only supported in a cmsg value; write the number'],
+  ['send field typo', (c) => (c.sends[0].setsockopts = []), '$.sends[0]: unknown field "setsockopts" (did you mean "setsockopt"?)'],
+  ['control and cmsgs', (c) => ((c.sends[0].cmsgs = [{ level: 'SOL_IP', type: 'IP_TTL', value: { int: 1 } }]), (c.sends[0].control = { hex: '00' })), '$.sends[0].control: a send has either cmsgs or control bytes, not both (cmsgs has 1)'],
+  ['control odd hex', (c) => (c.sends[0].control = { hex: '012' }), '$.sends[0].control.hex: odd number of hex digits (3)'],
+  ['control without hex', (c) => (c.sends[0].control = {}), '$.sends[0].control: missing required field "hex"'],
+  ['control as a string', (c) => (c.sends[0].control = '00'), '$.sends[0].control: expected an object, got string "00"'],
+  ['control unknown kind', (c) => (c.sends[0].control = { hex: '00', length: 1 }), '$.sends[0].control: unknown field "length"'],
   ['case not an object', (c) => ((c.sends = undefined), Object.assign(c, { sends: [[]] })), '$.sends[0]: expected an object, got an array'],
 ];
 

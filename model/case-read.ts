@@ -426,6 +426,8 @@ const ID_RE = /^[A-Za-z0-9._-]+$/;
 const SYSCTL_RE = /^net\.(?:ipv4|core)\.[A-Za-z0-9_.-]+$/;
 /** Largest payload the tools accept (the probe protocol carries it as one hex line). */
 export const MAX_PAYLOAD = 1 << 20;
+/** Largest raw control buffer (`control.hex`) the tools accept, for the same reason. */
+export const MAX_CONTROL = 1 << 20;
 
 function net(v: JValue, path: string): NetSpec {
   const f = fields(v, path, [], ['mtu', 'route_mtu', 'sysctl', 'offload']);
@@ -457,6 +459,16 @@ function net(v: JValue, path: string): NetSpec {
   return { mtu, route_mtu: routeMtu, sysctl, offload };
 }
 
+/** A list of `{ level, name, value }` setsockopt calls (`$.socket.setsockopt`, `$.sends[i].setsockopt`). */
+function sockoptCalls(x: JValue, path: string): SockoptCall[] {
+  return arr(x, path).map((o, i) => {
+    const p = child(path, i);
+    const g = fields(o, p, ['level', 'name', 'value']);
+    const lv = level(g('level')!, child(p, 'level'));
+    return { level: lv.spec, name: nameAt(g('name')!, child(p, 'name'), lv.num, optionNames), value: value(g('value')!, child(p, 'value'), 'setsockopt') };
+  });
+}
+
 function socket(v: JValue, path: string): SocketSpec {
   const f = fields(v, path, ['type', 'protocol'], ['bind', 'connect', 'setsockopt']);
   const tv = f('type')!;
@@ -474,14 +486,7 @@ function socket(v: JValue, path: string): SocketSpec {
     if (pv.kind !== 'number') throw new PathError(pp, pv.at, `with type "raw", expected a protocol number, got ${shown(pv)}`);
     protocol = int(pv, pp, 0, 255, 'an IP protocol number');
   }
-  const setsockopt = orDefault(f('setsockopt'), [] as SockoptCall[], (x) =>
-    arr(x, child(path, 'setsockopt')).map((o, i) => {
-      const p = child(child(path, 'setsockopt'), i);
-      const g = fields(o, p, ['level', 'name', 'value']);
-      const lv = level(g('level')!, child(p, 'level'));
-      return { level: lv.spec, name: nameAt(g('name')!, child(p, 'name'), lv.num, optionNames), value: value(g('value')!, child(p, 'value'), 'setsockopt') };
-    }),
-  );
+  const setsockopt = orDefault(f('setsockopt'), [] as SockoptCall[], (x) => sockoptCalls(x, child(path, 'setsockopt')));
   return {
     type,
     protocol,
@@ -503,7 +508,7 @@ function payload(v: JValue, path: string): Payload {
 }
 
 function send(v: JValue, path: string): SendSpec {
-  const f = fields(v, path, ['to', 'payload'], ['iov', 'flags', 'cmsgs']);
+  const f = fields(v, path, ['to', 'payload'], ['iov', 'flags', 'cmsgs', 'setsockopt', 'control']);
   const to = endpoint(f('to')!, child(path, 'to'));
   const pl = payload(f('payload')!, child(path, 'payload'));
   const plen = 'length' in pl ? pl.length : pl.hex.length / 2;
@@ -539,7 +544,22 @@ function send(v: JValue, path: string): SendSpec {
       return spec;
     }),
   );
-  return { to, payload: pl, iov, flags, cmsgs };
+  const out: SendSpec = { to, payload: pl, iov, flags, cmsgs };
+  // Extensions (README "Case format extensions"): set only when the case has them.
+  const so = f('setsockopt');
+  if (so !== undefined) out.setsockopt = sockoptCalls(so, child(path, 'setsockopt'));
+  const cv = f('control');
+  if (cv !== undefined) {
+    const p = child(path, 'control');
+    if (cmsgs.length > 0) {
+      throw new PathError(p, cv.at, `a send has either cmsgs or control bytes, not both (cmsgs has ${cmsgs.length})`);
+    }
+    const h = fields(cv, p, ['hex'])('hex')!;
+    const bytes = hex(h, child(p, 'hex'));
+    if (bytes.length / 2 > MAX_CONTROL) throw new PathError(child(p, 'hex'), h.at, `${bytes.length / 2} bytes is above the ${MAX_CONTROL}-byte control limit`);
+    out.control = { hex: bytes };
+  }
+  return out;
 }
 
 /** Checks one parsed case; throws PathError on the first fault. */

@@ -38,12 +38,28 @@ export interface CmsgSpec {
 
 export type Payload = { length: number } | { hex: string };
 
+/** Raw msg_control bytes (extension, README "Case format extensions"): msg_controllen = their count. */
+export interface ControlSpec {
+  hex: string;
+}
+
 export interface SendSpec {
   to: Endpoint | null;
   payload: Payload;
   iov: number[] | null;
   flags: ConstName[];
   cmsgs: CmsgSpec[];
+  /**
+   * Extension: setsockopt calls made, in order, immediately before this
+   * send's sendmsg. Their results follow the socket's in the result's
+   * `setsockopt` array. Absent when the case does not have the field.
+   */
+  setsockopt?: SockoptCall[];
+  /**
+   * Extension: the exact msg_control bytes, instead of `cmsgs` (a case has
+   * one or the other). Absent when the case does not have the field.
+   */
+  control?: ControlSpec;
 }
 
 export interface NetSpec {

@@ -93,6 +93,26 @@ test('several cmsgs: each at the previous CMSG_SPACE, cmsg_len override in the h
   t.deepEqual(s.txIfindexAt, [16, 72]);
 });
 
+test('extensions: a send\'s setsockopt calls lower like the socket\'s; control.hex is msg_control byte for byte', (t) => {
+  const c = withSend({ setsockopt: [{ level: 'SOL_UDP', name: 'UDP_CORK', value: { int: 0 } }, { level: 'SOL_IP', name: 'IP_TOS', value: { u8: 0x10 } }] });
+  const s = lower(c).sends[0]!;
+  t.deepEqual(
+    s.setsockoptBefore.map((o) => [o.level, o.name, hex(o.value)]),
+    [
+      [17, 1, '00000000'], // SOL_UDP, UDP_CORK, int 0
+      [0, 1, '10'], // SOL_IP, IP_TOS, u8
+    ],
+  );
+  t.is(hex(s.control), '', 'no cmsgs: no control');
+  const raw = lower(withSend({ control: { hex: '0102030405060708090a0b0c0d0e0f' } })).sends[0]!;
+  t.is(hex(raw.control), '0102030405060708090a0b0c0d0e0f', '15 bytes, no alignment, no header');
+  t.deepEqual(raw.txIfindexAt, []);
+  t.deepEqual(raw.setsockoptBefore, []);
+  t.is(lower(withSend({ control: { hex: '' } })).sends[0]!.control.length, 0);
+  // an old-style case: every send has an empty setsockoptBefore
+  t.deepEqual(lower(read(EXAMPLE)).sends.map((x) => x.setsockoptBefore), [[]]);
+});
+
 test('setsockopt values: native-endian integers, hex as is, u64 beyond 2^53', (t) => {
   const p = lower(
     read(

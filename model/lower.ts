@@ -1,14 +1,15 @@
 /**
  * Lowers a read case (model/case-read.ts) to a Program (model/program.ts):
  * every name to its Linux x86_64 number, every value and control buffer to
- * the bytes the syscalls see (case-format.md, "Names and values", "A send").
+ * the bytes the syscalls see (case-format.md, "Names and values", "A send";
+ * README "Case format extensions": per-send setsockopt calls, raw control bytes).
  * Throws only on a Case that the reader would have refused.
  */
 
-import type { Case, CmsgSpec, Endpoint, Payload, SendSpec, SocketSpec, Value } from './case.js';
+import type { Case, CmsgSpec, Endpoint, Payload, SendSpec, SockoptCall, SocketSpec, Value } from './case.js';
 import { layoutControl } from './cmsg-layout.js';
 import { AF_INET, IPPROTO, msgFlags, resolveCmsgType, resolveLevel, resolveOption, SOCK_DGRAM, SOCK_RAW } from './linux/constants.js';
-import type { Program, ProgramSend, SockaddrIn } from './program.js';
+import type { Program, ProgramSend, ProgramSockopt, SockaddrIn } from './program.js';
 import { ip4 } from './program.js';
 
 /** A value's bytes, native endian (little endian on x86_64). */
@@ -91,10 +92,19 @@ export function controlBytes(cmsgs: readonly CmsgSpec[]): { control: Uint8Array;
   return { control, txIfindexAt };
 }
 
+/** One setsockopt call's numbers and value bytes. */
+export function lowerSockopt(o: SockoptCall): ProgramSockopt {
+  const v = valueBytes(o.value);
+  if (v.txIfindexAt.length > 0) throw new Error('ifindex "tx" is only supported in a cmsg value');
+  return { level: resolveLevel(o.level), name: resolveOption(o.level, o.name), value: v.bytes };
+}
+
 export function lowerSend(s: SendSpec): ProgramSend {
   const payload = payloadBytes(s.payload);
-  const { control, txIfindexAt } = controlBytes(s.cmsgs);
+  // `control.hex` (extension): the bytes as written, no layout, nothing for the probe to patch.
+  const { control, txIfindexAt } = s.control !== undefined ? { control: hexBytes(s.control.hex), txIfindexAt: [] } : controlBytes(s.cmsgs);
   return {
+    setsockoptBefore: (s.setsockopt ?? []).map(lowerSockopt),
     to: sockaddr(s.to),
     payload,
     // No iov in the case: one iovec over the whole payload (also when it is empty).
@@ -116,11 +126,7 @@ export function lower(c: Case): Program {
       gso: c.net.offload.gso,
     },
     socket: socketArgs(c.socket),
-    setsockopt: c.socket.setsockopt.map((o) => {
-      const v = valueBytes(o.value);
-      if (v.txIfindexAt.length > 0) throw new Error('ifindex "tx" is only supported in a cmsg value');
-      return { level: resolveLevel(o.level), name: resolveOption(o.level, o.name), value: v.bytes };
-    }),
+    setsockopt: c.socket.setsockopt.map(lowerSockopt),
     bind: sockaddr(c.socket.bind),
     connect: sockaddr(c.socket.connect),
     sends: c.sends.map(lowerSend),

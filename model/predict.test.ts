@@ -93,6 +93,53 @@ test('predict: UDP_CORK set by setsockopt keeps every send corked; set then clea
   t.is(cleared.packets.length, 2);
 });
 
+const opt = (name: string, v: number, level = name.startsWith('UDP') ? 'SOL_UDP' : 'SOL_IP') => ({ level, name, value: { int: v } });
+
+test('predict (extension): a send\'s UDP_CORK = 0 pushes the corked datagram before that send\'s own; results continue the setsockopt count', (t) => {
+  const r = run(
+    mkCase({
+      socket: { setsockopt: [opt('UDP_CORK', 1)] },
+      sends: [{ payload: { length: 30 } }, { payload: { length: 20 } }, { setsockopt: [opt('UDP_CORK', 0), opt('IP_TTL', 7)], payload: { length: 10 } }],
+    }),
+  );
+  t.deepEqual(r.setsockopt, [{ ret: 0 }, { ret: 0 }, { ret: 0 }]);
+  t.deepEqual(r.sends, [{ ret: 30 }, { ret: 20 }, { ret: 10 }]);
+  const [pushed, last] = r.packets.map(bytes);
+  t.is(r.packets.length, 2);
+  t.is(be16(pushed!, 2), 20 + 8 + 50, 'one datagram with both corked sends');
+  t.is(pushed![8], 64, 'pushed before IP_TTL 7 was set');
+  t.deepEqual([...pushed!.subarray(28, 28 + 50)], [...Array.from({ length: 30 }, (_, i) => i), ...Array.from({ length: 20 }, (_, i) => i)]);
+  t.is(be16(last!, 2), 20 + 8 + 10);
+  t.is(last![8], 7);
+  // nothing pending: UDP_CORK = 0 pushes nothing; a zero-length MSG_PROBE send carries calls after the last real send
+  const idle = run(mkCase({ sends: [{ payload: { length: 5 } }, { setsockopt: [opt('UDP_CORK', 0)], payload: { length: 0 }, flags: ['MSG_PROBE'] }] }));
+  t.deepEqual(idle.setsockopt, [{ ret: 0 }]);
+  t.deepEqual(idle.sends, [{ ret: 5 }, { ret: 0 }]);
+  t.is(idle.packets.length, 1);
+});
+
+test('predict (extension): IP_TOS set mid-cork: 6.18 keeps the TOS of the first append (ipcm_init_sk), 6.12 reads it at push', (t) => {
+  const c = mkCase({
+    socket: { setsockopt: [opt('IP_TOS', 0x10)] },
+    sends: [{ flags: ['MSG_MORE'], payload: { length: 8 } }, { setsockopt: [opt('IP_TOS', 0x28)], payload: { length: 8 } }],
+  });
+  const tos = (release: string) => run(c, release).packets.map((p) => bytes(p)[1]);
+  t.deepEqual(tos('6.18.44'), [0x10]);
+  t.deepEqual(tos('6.12.107'), [0x28]);
+});
+
+test('predict (extension): raw control bytes: under a header ignored, a zero cmsg_len EINVAL', (t) => {
+  const send = (h: string) => run(mkCase({ sends: [{ control: { hex: h }, payload: { length: 10 } }] }));
+  for (const n of [1, 8, 15]) {
+    const r = send('ab'.repeat(n));
+    t.deepEqual(r.sends, [{ ret: 10 }], `${n} bytes`);
+    t.is(r.packets.length, 1);
+  }
+  const zero = send('00'.repeat(16));
+  t.true('errno' in zero.sends[0]! && zero.sends[0].errno === 'EINVAL');
+  t.is(zero.packets.length, 0);
+});
+
 test('predict: connected sends use the socket counter (6.1+: R+1, R+2; 5.10: R, R+1)', (t) => {
   const c = mkCase({ socket: { connect: PEER }, sends: [{ to: null }, { to: null }] });
   for (const [release, first] of [['6.18.44', 1], ['6.1.176', 1], ['5.10.223', 0]] as const) {

@@ -1,6 +1,7 @@
 /**
  * The model's entry point: one case, lowered to a Program, in the calls'
- * order (socket, setsockopts, bind, connect, sends; case-format.md), against
+ * order (socket, setsockopts, bind, connect, then each send's own setsockopts
+ * and its sendmsg; case-format.md, README "Case format extensions"), against
  * the version profile of one kernel. Pure: no I/O, no clock unless no
  * timestamp is given (timestamp fields are judged by rule anyway).
  */
@@ -73,6 +74,14 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
   if (program.bind) result.bind = call(inet_bind(lab, sk, program.bind, sport));
   if (program.connect) result.connect = call(ip4_datagram_connect(lab, sk, program.connect, sport, ids));
   for (const s of program.sends) {
+    // Extension: a send's own setsockopt calls come right before its sendmsg; their
+    // results continue the socket's in result.setsockopt, and what they push
+    // (UDP_CORK = 0: udp_push_pending_frames) leaves before this send's packets.
+    for (const o of s.setsockoptBefore) {
+      const r = setsockopt(lab, sk, o.level, o.name, o.value, ids);
+      result.setsockopt.push(call(r.result));
+      emitAll(r.packets);
+    }
     const control = patchTxIfindex(s.control, s.txIfindexAt, txIfindex);
     const out = sendmsg(lab, sk, { to: s.to, payload: s.payload, flags: s.flags, control }, sport, ids);
     result.sends.push(call(out.result));

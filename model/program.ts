@@ -20,6 +20,8 @@ export interface ProgramSockopt {
 }
 
 export interface ProgramSend {
+  /** setsockopt calls made, in order, immediately before this send's sendmsg (empty for most cases). */
+  setsockoptBefore: ProgramSockopt[];
   to: SockaddrIn | null;
   payload: Uint8Array;
   /** iovec lengths; their sum is payload.length. One iovec when the case has none. */

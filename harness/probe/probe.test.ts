@@ -19,6 +19,8 @@ const IP_TTL = 2;
 const IP_MTU_DISCOVER = 10;
 const IP_PMTUDISC_DONT = 0;
 const IP_PMTUDISC_DO = 2;
+const SOL_UDP = 17;
+const UDP_CORK = 1;
 const PEER = ip4('198.18.0.2');
 
 function int32(n: number): Uint8Array {
@@ -29,7 +31,7 @@ function int32(n: number): Uint8Array {
 
 function udpSend(len: number, over: Partial<ProgramSend> = {}): ProgramSend {
   const payload = Uint8Array.from({ length: len }, (_, i) => i & 0xff);
-  return { to: { addr: PEER, port: 7000 }, payload, iov: [len], flags: 0, control: new Uint8Array(0), txIfindexAt: [], ...over };
+  return { to: { addr: PEER, port: 7000 }, payload, iov: [len], flags: 0, control: new Uint8Array(0), txIfindexAt: [], setsockoptBefore: [], ...over };
 }
 
 function udp(id: string, over: Partial<Program> = {}): Program {
@@ -165,10 +167,33 @@ test.serial('the probe in a fresh netns: results, kernel-chosen values, frames o
     const r6 = ok(t, await p.runCase(6, udp('after-error')));
     t.deepEqual(r6.results.sends, [{ ret: 100 }]);
 
-    // frames: udp-100, fence 1, fence 2, fence 3, two fragments, fence 4, udp-100, fence 6
+    // 7. SENDOPT: UDP_CORK on the socket corks send 0; send 1's own UDP_CORK = 0 pushes it before
+    // send 1's IP_TTL 7 and sendmsg; setsockopt results are numbered in the order made; 8 bytes of
+    // control data are no cmsg at all (for_each_cmsghdr finds no header) and are ignored
+    const r7 = ok(
+      t,
+      await p.runCase(7, udp('sendopt-cork-push', {
+        setsockopt: [{ level: SOL_UDP, name: UDP_CORK, value: int32(1) }],
+        sends: [
+          udpSend(30),
+          udpSend(20, {
+            setsockoptBefore: [
+              { level: SOL_UDP, name: UDP_CORK, value: int32(0) },
+              { level: SOL_IP, name: IP_TTL, value: int32(7) },
+              { level: SOL_IP, name: IP_TTL, value: new Uint8Array(0) }, // optlen < 1: EINVAL
+            ],
+            control: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8),
+          }),
+        ],
+      })),
+    );
+    t.deepEqual(r7.results.setsockopt, [{ ret: 0 }, { ret: 0 }, { ret: 0 }, { errno: 'EINVAL' }]);
+    t.deepEqual(r7.results.sends, [{ ret: 30 }, { ret: 20 }]);
+
+    // frames: udp-100, fence 1, fence 2, fence 3, two fragments, fence 4, udp-100, fence 6, corked 30, 20 at ttl 7, fence 7
     const deadline = Date.now() + 3000;
-    while (rxPackets() - rx0 < 9 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    t.is(rxPackets() - rx0, 9, 'rx_packets of rx');
+    while (rxPackets() - rx0 < 12 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    t.is(rxPackets() - rx0, 12, 'rx_packets of rx');
     await new Promise((r) => setTimeout(r, 200));
     dump.kill('SIGTERM');
     await new Promise((r) => dump!.once('exit', r));
@@ -195,6 +220,9 @@ test.serial('the probe in a fresh netns: results, kernel-chosen values, frames o
       'fence 4',
       'ip len=128 ttl=64 df=1 mf=0 off=0',
       'fence 6',
+      'ip len=58 ttl=64 df=1 mf=0 off=0',
+      'ip len=48 ttl=7 df=1 mf=0 off=0',
+      'fence 7',
     ]);
     // the first datagram's source port is the one getsockname reported, and its checksum is final
     const udp1 = frames[0]!.subarray(14 + 20);
@@ -214,6 +242,51 @@ test.serial('the probe in a fresh netns: results, kernel-chosen values, frames o
   for (const pid of [p?.pid, dump?.pid]) {
     t.truthy(pid);
     t.throws(() => process.kill(pid!, 0), { code: 'ESRCH' }, `pid ${pid} still alive`);
+  }
+});
+
+test.serial('the probe refuses SENDOPT lines with no SEND after them, and goes on', async (t) => {
+  if (!root) {
+    t.log('not root: cannot create network namespaces');
+    t.pass();
+    return;
+  }
+  const child = spawn('unshare', ['--net', '--', probe, '--lab', 'veth'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    let wake = () => {};
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      wake();
+    });
+    /** The first n reply lines, once there are n. */
+    const lines = (n: number) =>
+      new Promise<string[]>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${n} lines within 5 s: ${out}`)), 5000);
+        wake = () => {
+          const l = out.split('\n').filter((x) => x !== '');
+          if (l.length >= n) {
+            clearTimeout(timer);
+            resolve(l);
+          }
+        };
+        wake();
+      });
+    t.regex((await lines(1))[0]!, /^READY skbdiff-probe\/2 /);
+    child.stdin.write('CASE 1 x\nNET 1500 - 0 0\nSOCKET 2 2 17\nSENDOPT 0 2 05000000\nRUN\n');
+    t.regex((await lines(2))[1]!, /^ERR 1 bad request \(SENDOPT without a SEND after it\)/);
+    child.stdin.write('CASE 2 y\nNET 1500 - 0 0\nSOCKET 2 2 17\nSENDOPT 0 2\n');
+    t.regex((await lines(3))[2]!, /^ERR 2 bad request \(SENDOPT <level> <name> <hex\|->\)/);
+    child.stdin.write('CASE 3 z\nNET 1500 - 0 0\nSOCKET 2 2 17\nSENDOPT 0 2 05000000\nSEND 0 198.18.0.2 7 - 00 - -\nRUN\n');
+    const l = await lines(7);
+    t.regex(l[3]!, /^RES 3 socket ret=\d+$/);
+    t.deepEqual(l.slice(4, 6), ['RES 3 setsockopt 0 ret=0', 'RES 3 send 0 ret=1']);
+    t.regex(l[6]!, /^INFO 3 /);
+  } finally {
+    child.stdin.end('QUIT\n');
+    setTimeout(() => child.kill('SIGKILL'), 2000).unref();
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
   }
 });
 

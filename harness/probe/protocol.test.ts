@@ -44,8 +44,12 @@ test('encodeProgram writes every request line of PROTOCOL.md in call order', (t)
         flags: MSG_MORE,
         control: new Uint8Array(28),
         txIfindexAt: [16],
+        setsockoptBefore: [],
       },
-      { to: null, payload: new Uint8Array(0), iov: [0], flags: 0, control: new Uint8Array(0), txIfindexAt: [] },
+      {
+        setsockoptBefore: [{ level: 17, name: 1, value: Uint8Array.of(0, 0, 0, 0) }, { level: SOL_IP, name: IP_TTL, value: new Uint8Array(0) }],
+        to: null, payload: new Uint8Array(0), iov: [0], flags: 0, control: new Uint8Array(0), txIfindexAt: [],
+      },
     ],
   });
   t.is(
@@ -60,6 +64,8 @@ test('encodeProgram writes every request line of PROTOCOL.md in call order', (t)
       'BIND 198.18.0.1 40000',
       'CONNECT 198.18.0.2 7000',
       `SEND 32768 198.18.0.2 7001 1,3 000102ff ${'00'.repeat(28)} 16`,
+      'SENDOPT 17 1 00000000', // belongs to the next SEND: made right before its sendmsg
+      'SENDOPT 0 2 -',
       'SEND 0 - - 0 - - -',
       'RUN',
       '',
@@ -70,7 +76,7 @@ test('encodeProgram writes every request line of PROTOCOL.md in call order', (t)
 test('encodeProgram: flags above 2^31 stay unsigned, ids with spaces stay one token, defaults are "-"', (t) => {
   const text = encodeProgram(0, program({
     id: 'a b',
-    sends: [{ to: null, payload: Uint8Array.of(1), iov: [1], flags: 0x80000000 | 0, control: new Uint8Array(0), txIfindexAt: [] }],
+    sends: [{ to: null, payload: Uint8Array.of(1), iov: [1], flags: 0x80000000 | 0, control: new Uint8Array(0), txIfindexAt: [], setsockoptBefore: [] }],
   }));
   t.is(text, 'CASE 0 a_b\nNET 1500 - 0 0\nSOCKET 2 2 17\nSEND 2147483648 - - 1 01 - -\nRUN\n');
   t.throws(() => encodeProgram(-1, program()), { instanceOf: RangeError });
@@ -78,11 +84,11 @@ test('encodeProgram: flags above 2^31 stay unsigned, ids with spaces stay one to
 });
 
 test('parseReplyLine reads READY, RES, INFO, DONE and ERR', (t) => {
-  t.deepEqual(parseReplyLine('READY skbdiff-probe/1 release=6.18.44 tx=tx rx=rx txmac=02:53:4b:42:00:01'), {
-    kind: 'READY', protocol: 'skbdiff-probe/1', release: '6.18.44', tx: 'tx', rx: 'rx', txMac: '02:53:4b:42:00:01',
+  t.deepEqual(parseReplyLine('READY skbdiff-probe/2 release=6.18.44 tx=tx rx=rx txmac=02:53:4b:42:00:01'), {
+    kind: 'READY', protocol: 'skbdiff-probe/2', release: '6.18.44', tx: 'tx', rx: 'rx', txMac: '02:53:4b:42:00:01',
   });
-  t.deepEqual(parseReplyLine('READY skbdiff-probe/1 release=5.10.0 tx=eth1 rx=- txmac=52:54:00:12:34:56').kind, 'READY');
-  t.is((parseReplyLine('READY skbdiff-probe/1 release=5.10.0 tx=eth1 rx=- txmac=52:54:00:12:34:56') as { rx: unknown }).rx, null);
+  t.deepEqual(parseReplyLine('READY skbdiff-probe/2 release=5.10.0 tx=eth1 rx=- txmac=52:54:00:12:34:56').kind, 'READY');
+  t.is((parseReplyLine('READY skbdiff-probe/2 release=5.10.0 tx=eth1 rx=- txmac=52:54:00:12:34:56') as { rx: unknown }).rx, null);
   t.deepEqual(parseReplyLine('RES 3 socket ret=5'), { kind: 'RES', seq: 3, call: 'socket', index: null, result: { ret: 5 } });
   t.deepEqual(parseReplyLine('RES 3 setsockopt 1 errno=ENOPROTOOPT'), {
     kind: 'RES', seq: 3, call: 'setsockopt', index: 1, result: { errno: 'ENOPROTOOPT' },
@@ -97,7 +103,7 @@ test('parseReplyLine reads READY, RES, INFO, DONE and ERR', (t) => {
 });
 
 test('parseReplyLine rejects what PROTOCOL.md does not allow, showing the line', (t) => {
-  for (const bad of ['HELLO', 'RES x socket ret=1', 'RES 1 socket 0 ret=1', 'RES 1 send ret=1', 'RES 1 send 0 ret=-1', 'RES 1 bind errno=einval', 'RES 1 frob ret=0', 'INFO 1 sport=3', 'DONE', 'READY skbdiff-probe/1 tx=tx']) {
+  for (const bad of ['HELLO', 'RES x socket ret=1', 'RES 1 socket 0 ret=1', 'RES 1 send ret=1', 'RES 1 send 0 ret=-1', 'RES 1 bind errno=einval', 'RES 1 frob ret=0', 'INFO 1 sport=3', 'DONE', 'READY skbdiff-probe/2 tx=tx']) {
     const err = t.throws(() => parseReplyLine(bad), { instanceOf: ProbeProtocolError }, bad);
     t.true(err?.message.includes(JSON.stringify(bad)), err?.message);
   }
@@ -133,6 +139,21 @@ test('CaseCollector folds one case into CallResults, sport and ifindex', (t) => 
       txIfindex: 2,
     },
   );
+  // SENDOPT results continue the setsockopt count, interleaved with the sends in call order
+  t.deepEqual(
+    feed(new CaseCollector(5), [
+      'RES 5 socket ret=3', 'RES 5 setsockopt 0 ret=0', 'RES 5 send 0 ret=10', 'RES 5 setsockopt 1 ret=0',
+      'RES 5 setsockopt 2 errno=EINVAL', 'RES 5 send 1 ret=20', 'INFO 5 sport=40000 txifindex=2', 'DONE 5',
+    ]),
+    {
+      results: { socket: { ret: 3 }, setsockopt: [{ ret: 0 }, { ret: 0 }, { errno: 'EINVAL' }], sends: [{ ret: 10 }, { ret: 20 }] },
+      sport: 40000,
+      txIfindex: 2,
+    },
+  );
+  t.throws(() => feed(new CaseCollector(5), ['RES 5 socket ret=3', 'RES 5 setsockopt 0 ret=0', 'RES 5 send 0 ret=1', 'RES 5 setsockopt 0 ret=0']), {
+    instanceOf: ProbeProtocolError,
+  });
   t.deepEqual(feed(new CaseCollector(6), ['ERR 6 tx mtu 40 up: Invalid argument']), { labError: 'tx mtu 40 up: Invalid argument' });
   const other = new CaseCollector(7);
   t.throws(() => other.take(parseReplyLine('DONE 8')), { instanceOf: ProbeProtocolError });
@@ -140,7 +161,7 @@ test('CaseCollector folds one case into CallResults, sport and ifindex', (t) => 
   t.throws(() => feed(new CaseCollector(9), ['RES 9 socket ret=3', 'DONE 9']), { instanceOf: ProbeProtocolError });
 });
 
-const READY = 'READY skbdiff-probe/1 release=test tx=tx rx=rx txmac=02:53:4b:42:00:01';
+const READY = 'READY skbdiff-probe/2 release=test tx=tx rx=rx txmac=02:53:4b:42:00:01';
 
 test('spawnProbe kills a probe that does not finish a case in time and says so', async (t) => {
   const p = await spawnProbe(['bash', '-c', `echo '${READY}'; exec sleep 60`], { caseTimeoutMs: 300 });
@@ -160,6 +181,11 @@ test('spawnProbe reports a probe that dies, with its stderr', async (t) => {
   const err = await t.throwsAsync(p.runCase(1, program()), { instanceOf: ProbeError });
   t.regex(err?.message ?? '', /exited \(code 3\).*boom: no veth/);
   await t.throwsAsync(spawnProbe(['bash', '-c', 'echo nonsense']), { instanceOf: ProbeError });
+  // a probe of the previous protocol would not understand SENDOPT: refused at READY
+  await t.throwsAsync(spawnProbe(['bash', '-c', `echo '${READY.replace('/2', '/1')}'; exec sleep 5`]), {
+    instanceOf: ProbeError,
+    message: /expected READY skbdiff-probe\/2/,
+  });
   await t.throwsAsync(spawnProbe(['/nonexistent/skbdiff-probe']), { instanceOf: ProbeError });
 });
 

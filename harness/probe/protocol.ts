@@ -1,5 +1,5 @@
 /**
- * The harness side of the probe protocol, `skbdiff-probe/1` (PROTOCOL.md
+ * The harness side of the probe protocol, `skbdiff-probe/2` (PROTOCOL.md
  * beside this file): the request encoder, an incremental reply parser, and a
  * driver that runs one case at a time over any transport (ProbeTransport: a
  * local child with spawnProbe, a remote process over SSH).
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ip4ToString, type Program, type SockaddrIn } from '../../model/program.js';
 import type { CallResult } from '../../model/result.js';
 
-export const PROBE_PROTOCOL = 'skbdiff-probe/1';
+export const PROBE_PROTOCOL = 'skbdiff-probe/2';
 
 // ---- requests --------------------------------------------------------------
 
@@ -51,6 +51,7 @@ export function encodeProgram(seq: number, p: Program): string {
   if (p.bind) lines.push(`BIND ${addr(p.bind)}`);
   if (p.connect) lines.push(`CONNECT ${addr(p.connect)}`);
   for (const s of p.sends) {
+    for (const o of s.setsockoptBefore) lines.push(`SENDOPT ${o.level} ${o.name} ${hex(o.value)}`);
     const to = s.to ? addr(s.to) : '- -';
     lines.push(`SEND ${s.flags >>> 0} ${to} ${list(s.iov)} ${hex(s.payload)} ${hex(s.control)} ${list(s.txIfindexAt)}`);
   }

@@ -19,7 +19,7 @@ function udpSend(id: string, n: number, opts: { flags?: number; mtu?: number } =
     setsockopt: [],
     bind: null,
     connect: null,
-    sends: [{ to: { addr: ip4('198.18.0.2'), port: 7000 }, payload, iov: [n], flags: opts.flags ?? 0, control: new Uint8Array(0), txIfindexAt: [] }],
+    sends: [{ to: { addr: ip4('198.18.0.2'), port: 7000 }, payload, iov: [n], flags: opts.flags ?? 0, control: new Uint8Array(0), txIfindexAt: [], setsockoptBefore: [] }],
   };
 }
 
@@ -131,7 +131,7 @@ probeTest('NetnsTarget: a run stopped by SIGINT leaves no worker, probe or inter
     await t.start();
     const p = { id: 'loop', net: { mtu: 1500, routeMtu: null, sysctl: [], txChecksum: false, gso: false },
       socket: { domain: 2, type: 2, protocol: 17 }, setsockopt: [], bind: null, connect: null,
-      sends: [{ to: { addr: 0xc6120002, port: 7000 }, payload: new Uint8Array(100), iov: [100], flags: 0, control: new Uint8Array(0), txIfindexAt: [] }] };
+      sends: [{ to: { addr: 0xc6120002, port: 7000 }, payload: new Uint8Array(100), iov: [100], flags: 0, control: new Uint8Array(0), txIfindexAt: [], setsockoptBefore: [] }] };
     let n = 0;
     for (;;) { await t.runCase(p); if (++n === 3) console.log(JSON.stringify({ worker: t.workerPid })); }
   `;

@@ -20,7 +20,13 @@ import type { CapturedFrame, Observation, Target, TargetInfo } from '../target.j
 
 export type ProgramJson = Omit<Program, 'setsockopt' | 'sends'> & {
   setsockopt: Array<{ level: number; name: number; value: string }>;
-  sends: Array<Omit<Program['sends'][number], 'payload' | 'control'> & { payload: string; control: string }>;
+  sends: Array<
+    Omit<Program['sends'][number], 'payload' | 'control' | 'setsockoptBefore'> & {
+      payload: string;
+      control: string;
+      setsockoptBefore: Array<{ level: number; name: number; value: string }>;
+    }
+  >;
 };
 
 export interface FrameJson {
@@ -46,7 +52,12 @@ export function programToJson(p: Program): ProgramJson {
   return {
     ...p,
     setsockopt: p.setsockopt.map((o) => ({ ...o, value: hex(o.value) })),
-    sends: p.sends.map((s) => ({ ...s, payload: hex(s.payload), control: hex(s.control) })),
+    sends: p.sends.map((s) => ({
+      ...s,
+      setsockoptBefore: s.setsockoptBefore.map((o) => ({ ...o, value: hex(o.value) })),
+      payload: hex(s.payload),
+      control: hex(s.control),
+    })),
   };
 }
 
@@ -54,7 +65,12 @@ export function programFromJson(p: ProgramJson): Program {
   return {
     ...p,
     setsockopt: p.setsockopt.map((o) => ({ ...o, value: unhex(o.value) })),
-    sends: p.sends.map((s) => ({ ...s, payload: unhex(s.payload), control: unhex(s.control) })),
+    sends: p.sends.map((s) => ({
+      ...s,
+      setsockoptBefore: s.setsockoptBefore.map((o) => ({ ...o, value: unhex(o.value) })),
+      payload: unhex(s.payload),
+      control: unhex(s.control),
+    })),
   };
 }
 
