@@ -62,6 +62,10 @@ export interface Profile {
   txtimeValidatesClockid: boolean;
   /** `raw_bind` honours ip_nonlocal_bind, IP_FREEBIND and IP_TRANSPARENT (`inet_addr_valid_or_nonlocal`; 5.10 `raw.c` tests only the address type). */
   rawBindAllowsNonlocal: boolean;
+  /** `kmalloc_reserve` takes small skb heads from skb_small_head_cache (6.3, "net: add dedicated kmem_cache for typical/small skb->head"): a larger truesize for small skbs. */
+  skbSmallHeadCache: boolean;
+  /** `ip_do_fragment`: `mtu < hlen + 8` gives EMSGSIZE (seen in 6.12.107 only; elsewhere the slow path is unguarded). */
+  ipDoFragmentChecksMtu: boolean;
   /** `NETIF_F_GSO_SOFTWARE` includes `NETIF_F_GSO_UDP_L4` (6.1+): with gso on, veth receives the unsegmented UDP GSO packet. */
   gsoSoftwareHasUdpL4: boolean;
 }
@@ -86,6 +90,8 @@ const LINE_5_10: Switches = {
   subnetZeroIsBroadcast: true,
   gsoSoftwareHasUdpL4: false,
   ipcmTosFromSocket: false,
+  ipDoFragmentChecksMtu: false,
+  skbSmallHeadCache: false,
   txtimeValidatesClockid: false,
   rawBindAllowsNonlocal: false,
 };
@@ -106,7 +112,9 @@ const LINE_6_12: Switches = {
   timestampingFlagsMask: 0x3ffff,
   optmemMaxDefault: 131072,
   udpGsoNeedsChecksumOffload: false,
+  skbSmallHeadCache: true,
   txtimeValidatesClockid: true,
+  ipDoFragmentChecksMtu: true,
 };
 
 const LINE_6_18: Switches = {
@@ -117,6 +125,7 @@ const LINE_6_18: Switches = {
   timestampingTxRecordMask: 0x40303,
   timestampingFlagsMask: 0x7ffff,
   ipcmTosFromSocket: true,
+  ipDoFragmentChecksMtu: false,
 };
 
 /**

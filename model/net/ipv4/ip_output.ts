@@ -13,7 +13,7 @@
  */
 import { emit, FLAG_DF, FLAG_MF, HEADER_LEN, MIN_MTU } from '../../wire/ipv4.js';
 import { headerChecksum } from '../../wire/ipv4.js';
-import { kerr, type KErr } from '../errors.js';
+import { kerr, Unmodelled, type KErr } from '../errors.js';
 import { ip_options_build, ip_options_fragment, type IpOptions } from './ip_options.js';
 import { IP_MAX_MTU, RTN_MULTICAST, type Rtable } from './route.js';
 import {
@@ -133,9 +133,83 @@ export function __ip_append_data(
   ) {
     cork.csumPartial = true;
   }
+  const room = sndbufRoom(lab, cork, length, mtu, fragheaderlen, flags);
+  if (room !== true) return room;
   cork.chunks.push(bytes);
   cork.length += length;
   return true;
+}
+
+/** `sk_sndbuf` of a new socket: net.core.wmem_default (global, not per netns; Linux's default). */
+const SK_SNDBUF = 212992;
+/** SKB_DATA_ALIGN(sizeof(struct sk_buff)) and SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86_64. */
+const SKB_STRUCT = 256;
+const SKB_SHINFO = 320;
+/** LL_RESERVED_SPACE of an Ethernet device (hard_header_len 14, rounded to HH_DATA_MOD plus one). */
+const HH_LEN = 16;
+/**
+ * SKB_SMALL_HEAD_CACHE_SIZE: SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)),
+ * which depends on the kernel config through LL_MAX_HEADER (32, 96 or 128) and
+ * MAX_HEADER (+48 with tunnels): from 576 to 704 bytes.
+ */
+const SMALL_HEAD = [576, 704] as const;
+
+/** kmalloc_size_roundup: the kmalloc caches, then whole pages (get_order). */
+function kmallocRoundup(n: number): number {
+  for (const b of [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192]) if (n <= b) return b;
+  return 4096 * 2 ** Math.ceil(Math.log2(n / 4096));
+}
+
+/**
+ * skb->truesize bounds for `alloc_skb(size)` (`__alloc_skb` → `kmalloc_reserve`):
+ * the head object (SKB_HEAD_ALIGN(size), rounded up by its slab) plus struct
+ * sk_buff. From 6.3 small heads come from skb_small_head_cache, whose size
+ * depends on the config; the model bounds it.
+ */
+function truesizeBounds(lab: Lab, size: number): [number, number] {
+  const obj = ((size + 63) & ~63) + SKB_SHINFO;
+  if (lab.profile.skbSmallHeadCache && obj <= SMALL_HEAD[1]) {
+    const lo = obj <= SMALL_HEAD[0] ? SMALL_HEAD[0] : obj;
+    const hi = obj <= SMALL_HEAD[0] ? SMALL_HEAD[1] : kmallocRoundup(obj);
+    return [lo + SKB_STRUCT, hi + SKB_STRUCT];
+  }
+  const t = kmallocRoundup(obj) + SKB_STRUCT;
+  return [t, t];
+}
+
+/**
+ * The send-buffer limit of `__ip_append_data`: every skb after a datagram's
+ * first is allocated only while `sk_wmem_alloc + wmem_alloc_delta <= 2 *
+ * sk_sndbuf`, else ENOBUFS; truesize, not bytes, is what counts. Where the
+ * truesize bounds straddle the limit, the model says it cannot tell (Unmodelled).
+ */
+function sndbufRoom(lab: Lab, cork: Cork, length: number, mtu: number, fhl: number, flags: number): true | KErr {
+  const total = cork.length + length;
+  if (total + fhl <= mtu) return true; // one skb: never the alloc_skb check
+  const per = (mtu - fhl) & ~7;
+  const sizes: number[] = [];
+  for (let left = total; left > 0; ) {
+    const datalen = left > mtu - fhl ? per : left;
+    sizes.push(datalen + fhl);
+    left -= datalen;
+  }
+  // alloclen: the whole MTU under MSG_MORE without NETIF_F_SG (which comes with checksum offload).
+  const sg = cork.rt.dev === 'tx' && lab.txChecksum;
+  const alloc = (fraglen: number): number => (flags & MSG_MORE && !sg ? mtu : fraglen) + HH_LEN + 15;
+  let lo = 1;
+  let hi = 1;
+  // The binding check is the last allocation: everything before it is charged.
+  for (const fraglen of sizes.slice(0, -1)) {
+    const [l, h] = truesizeBounds(lab, alloc(fraglen));
+    lo += l;
+    hi += h;
+  }
+  const limit = 2 * SK_SNDBUF;
+  if (hi <= limit) return true;
+  if (lo > limit) return kerr('ENOBUFS', '__ip_append_data');
+  throw new Unmodelled(
+    `a datagram of ${sizes.length} skbs at the send-buffer limit (2 * sk_sndbuf = ${limit}, truesize ${lo}..${hi}; __ip_append_data ENOBUFS)`,
+  );
 }
 
 /** How `__ip_make_skb` chose the ID: `ip_select_ident_segs` (segs = 1). */
@@ -259,7 +333,9 @@ export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb): WirePacke
   } else if (total > mtu) {
     // ip_fragment: DF without ignore_df sends ICMP_FRAG_NEEDED to the sender and fails.
     if (df && !skb.ignoreDf) return kerr('EMSGSIZE', 'ip_fragment');
-    packets = ip_do_fragment(skb, mtu);
+    const frags = ip_do_fragment(lab, skb, mtu);
+    if ('kind' in frags) return frags;
+    packets = frags;
   } else {
     packets = [{ bytes: finish(skb.header, skb.body, { tot: total }), id: skb.id, tsTimes: skb.tsTimes }];
   }
@@ -267,14 +343,23 @@ export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb): WirePacke
 }
 
 /** `ip_do_fragment`: MF, offsets and lengths; DF cleared; options after the first per `ip_options_fragment`. */
-function ip_do_fragment(skb: Skb, mtu: number): WirePacket[] {
+function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
   const hlen = skb.header.length;
+  if (mtu < hlen + 8) {
+    // Only a raw IP_HDRINCL header under a tiny route MTU gets here. 6.12.107 refuses it;
+    // elsewhere the slow path's unsigned `mtu - hlen` either wraps or makes no progress.
+    if (lab.profile.ipDoFragmentChecksMtu) return kerr('EMSGSIZE', 'ip_do_fragment');
+    throw new Unmodelled(`ip_do_fragment with mtu ${mtu} < hlen ${hlen} + 8 (the slow path may never finish)`);
+  }
   const per = (mtu - hlen) & ~7;
   const out: WirePacket[] = [];
   const later = skb.header.slice();
   ip_options_fragment(later, skb.cbOptlen);
-  for (let off = 0; off < skb.body.length; off += per) {
-    const end = Math.min(off + per, skb.body.length);
+  // Fragments of (mtu - hlen) & ~7 bytes while more than mtu - hlen is left; the last
+  // takes the rest whole (__ip_append_data's datalen, ip_frag_next's len alike).
+  for (let off = 0, end = 0; off < skb.body.length; off = end) {
+    const left = skb.body.length - off;
+    end = off + (left > mtu - hlen ? per : left);
     const first = off === 0;
     const hdr = (first ? skb.header : later).slice();
     const mf = end < skb.body.length;

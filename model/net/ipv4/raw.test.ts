@@ -183,3 +183,12 @@ test('raw_sendmsg MSG_MORE: the payloads of corked calls go out as one datagram'
   t.is(hex(out.packets[0]!.bytes.subarray(20)), '01020304');
   t.is(out.packets[0]!.bytes[9], 253);
 });
+
+test('ip_do_fragment: mtu < hlen + 8 is EMSGSIZE on 6.12 (107); elsewhere the slow path is unguarded, so the model says it does not cover it', (t) => {
+  // A 60-byte header (ihl 15) and 40 bytes of data, DF clear, under a locked route MTU of 64.
+  const big = h('4f000000 00000000 40fd0000 00000000 c6120002' + '01'.repeat(40) + '00'.repeat(40));
+  const l612 = mkLab('6.12.107', { routeMtu: 64 });
+  t.is(errno(send(l612, hdrincl(l612), big)), 'EMSGSIZE');
+  const l61 = mkLab('6.1.176', { routeMtu: 64 });
+  t.throws(() => send(l61, hdrincl(l61), big), { name: 'Unmodelled' });
+});

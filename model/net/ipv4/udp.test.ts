@@ -470,3 +470,30 @@ test('udp_sendmsg on a connected socket: inet_daddr/dport, no port check (connec
   const b = only(t, send(lab, sk, { to: null }, st));
   t.deepEqual(b.id, { kind: 'sequence', group: 0, plus: 1 });
 });
+
+// Found by generated cases on 6.18.44 (harness/generate.ts), then read in __ip_append_data.
+
+test('__ip_append_data: the last skb takes the rest whole when it fits mtu - hlen, though not a multiple of 8', (t) => {
+  // route MTU 1000: room 980, per fragment (980 & ~7) = 976. 8 + 1945 = 1953 bytes of UDP:
+  // 976, then 977 <= 980 stays one fragment (997 bytes on the wire), not 976 + 1.
+  const lab = mkLab('6.18.44', { routeMtu: 1000 });
+  const out = send(lab, udpSock(lab), { n: 1945 });
+  t.is(out.result, 1945);
+  t.deepEqual(out.packets.map((p) => (p.bytes[2]! << 8) | p.bytes[3]!), [996, 997]);
+  t.deepEqual(out.packets.map((p) => ((p.bytes[6]! << 8) | p.bytes[7]!) & 0x3fff), [0x2000, 976 / 8]);
+});
+
+test('__ip_append_data: ENOBUFS once the skbs after the first pass 2 * sk_sndbuf (truesize, not bytes)', (t) => {
+  // route MTU 100: 80 data bytes per skb, 40961 bytes → 513 skbs of about 1 KiB truesize each.
+  const lab = mkLab('6.18.44', { routeMtu: 100 });
+  const out = send(lab, udpSock(lab), { n: 40953 });
+  t.is(errno(out), 'ENOBUFS');
+  t.is(from(out), '__ip_append_data');
+  t.is(out.packets.length, 0);
+  // 10 KB at the same MTU (about 130 skbs) stays well inside the limit.
+  t.is(send(lab, udpSock(lab), { n: 10000 }).result, 10000);
+  // Before skb_small_head_cache (6.3) a 131-byte head is a kmalloc-512 object:
+  // truesize 768, 512 * 768 < 425984, and the same send fits.
+  const l61 = mkLab('6.1.176', { routeMtu: 100 });
+  t.is(send(l61, udpSock(l61), { n: 40953 }).result, 40953);
+});
