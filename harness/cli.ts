@@ -15,6 +15,7 @@ import { writeRunResults, type CaseRecord, type RunResults } from './results.js'
 import { loadCases, makeRunId, runCases, targetRegistry, type CaseInput, type PredictFn, type TargetKind } from './run.js';
 import type { Target } from './target.js';
 import { basename } from 'node:path';
+import { generateTool, minimizeTool, reproTool, ToolUsageError, TOOL_HELP } from './cli-tools.js';
 import { checkKernelConfig, kconfigFragment } from '../vms/kconfig.js';
 import { resolveKernel } from '../vms/kernels.js';
 import { builtinSuiteFiles, repoRoot } from './suites.js';
@@ -33,7 +34,7 @@ export interface CliDeps {
 
 class UsageError extends Error {}
 
-const COMMANDS = ['predict', 'run', 'matrix', 'kconfig', 'help'] as const;
+const COMMANDS = ['predict', 'run', 'matrix', 'kconfig', 'generate', 'minimize', 'repro', 'help'] as const;
 
 const HELP: Record<string, string> = {
   main: `skbdiff: the Linux IPv4 datagram send path, model against kernel, byte for byte
@@ -43,6 +44,9 @@ Usage:
   skbdiff run [FILE...] [--target NAME] [--kernel SPEC [--modules DIR]] [--kernel-profile RELEASE] [--out DIR] [--json]
   skbdiff matrix --kernels host,debian:5.10,debian:6.1,... [FILE...] [--out DIR]
   skbdiff kconfig [--kernel SPEC [--modules DIR]]
+  skbdiff generate --seed N [--count N] [--groups G,...]
+  skbdiff minimize FILE --id ID [--target NAME --kernel SPEC] [--kernel-profile RELEASE]
+  skbdiff repro FILE --id ID [--target NAME --kernel SPEC] [--kernel-profile RELEASE]
   skbdiff help [COMMAND]
   skbdiff --version
 
@@ -122,8 +126,10 @@ Exit status: 0 fine; 2 the kernel lacks an option, or no config was found.
 `,
   help: `Usage: skbdiff help [COMMAND]
 
-Prints help for COMMAND (predict, run, matrix, kconfig), or an overview.
+Prints help for COMMAND (predict, run, matrix, kconfig, generate, minimize,
+repro), or an overview.
 `,
+  ...TOOL_HELP,
 };
 
 type FlagSpec = Record<string, 'string' | 'boolean'>;
@@ -205,6 +211,10 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
         return await matrixCommand(rest, deps, out, err, targets);
       case 'kconfig':
         return await kconfigCommand(rest, out, err, targets);
+      case 'generate':
+      case 'minimize':
+      case 'repro':
+        return await toolCommand(cmd, rest, out, err, targets);
       default:
         throw new UsageError(cmd.startsWith('-') ? `unknown flag ${cmd} (see skbdiff --help)` : `unknown command ${JSON.stringify(cmd)} (commands: ${COMMANDS.join(', ')})`);
     }
@@ -613,6 +623,29 @@ async function kconfigCommand(args: string[], out: NonNullable<CliDeps['stdout']
     return 0;
   } catch (e) {
     err.write(`skbdiff: kconfig: ${(e as Error).message}\n`);
+    return 2;
+  }
+}
+
+// ---- generate, minimize, repro (harness/cli-tools.ts) ----
+
+async function toolCommand(cmd: 'generate' | 'minimize' | 'repro', args: string[], out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
+  const spec: FlagSpec =
+    cmd === 'generate'
+      ? { seed: 'string', count: 'string', groups: 'string' }
+      : { id: 'string', target: 'string', kernel: 'string', modules: 'string', 'kernel-profile': 'string', ...(cmd === 'minimize' ? { 'max-runs': 'string' } : {}) };
+  const { flags, positional } = parseFlags(cmd, args, spec);
+  if (flags.help) {
+    out.write(helpText(cmd, targets));
+    return 0;
+  }
+  try {
+    if (cmd === 'generate') return generateTool(flags, out);
+    if (cmd === 'minimize') return await minimizeTool(positional, flags, targets, out, err);
+    return await reproTool(positional, flags, targets, out, err);
+  } catch (e) {
+    if (e instanceof ToolUsageError) throw new UsageError(e.message);
+    err.write(`skbdiff: ${cmd}: ${(e as Error).message}\n`);
     return 2;
   }
 }

@@ -353,6 +353,11 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
   }
   const per = (mtu - hlen) & ~7;
   const out: WirePacket[] = [];
+  // ip_frag_init: a header that is itself a fragment (a raw IP_HDRINCL one) keeps its
+  // offset as the base, and MF on every piece when it had MF (not_last_frag).
+  const orig = (skb.header[6]! << 8) | skb.header[7]!;
+  const baseOff = (orig & 0x1fff) << 3;
+  const notLastFrag = (orig & FLAG_MF) !== 0;
   const later = skb.header.slice();
   ip_options_fragment(later, skb.cbOptlen);
   // Fragments of (mtu - hlen) & ~7 bytes while more than mtu - hlen is left; the last
@@ -362,8 +367,8 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
     end = off + (left > mtu - hlen ? per : left);
     const first = off === 0;
     const hdr = (first ? skb.header : later).slice();
-    const mf = end < skb.body.length;
-    const frag = ((mf ? FLAG_MF : 0) | (off >> 3)) >>> 0;
+    const mf = end < skb.body.length || notLastFrag;
+    const frag = ((mf ? FLAG_MF : 0) | ((baseOff + off) >> 3)) >>> 0;
     hdr[6] = frag >> 8;
     hdr[7] = frag & 0xff;
     out.push({ bytes: finish(hdr, skb.body.subarray(off, end), {}), id: skb.id, tsTimes: first ? skb.tsTimes : [] });

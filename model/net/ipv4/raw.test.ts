@@ -192,3 +192,17 @@ test('ip_do_fragment: mtu < hlen + 8 is EMSGSIZE on 6.12 (107); elsewhere the sl
   const l61 = mkLab('6.1.176', { routeMtu: 64 });
   t.throws(() => send(l61, hdrincl(l61), big), { name: 'Unmodelled' });
 });
+
+test('ip_do_fragment: a raw header that is itself a fragment keeps its offset as the base, and MF on every piece if it had MF', (t) => {
+  // ihl 5, frag_off 0x2001 (MF, offset 8), 1100 bytes of data under a locked route MTU of 1000:
+  // (1000-20)&~7 = 976 per fragment, then 124; offsets 8 and 8 + 976 = 984, MF on both.
+  const user = h('45000000 1234 2001 40fd0000 00000000 c6120002') ;
+  const data = new Uint8Array(1100).fill(7);
+  const pkt = new Uint8Array(user.length + data.length);
+  pkt.set(user);
+  pkt.set(data, user.length);
+  const lab = mkLab('6.18.44', { routeMtu: 1000 });
+  const out = send(lab, hdrincl(lab), pkt);
+  t.is(out.result, 1120);
+  t.deepEqual(out.packets.map((p) => (p.bytes[6]! << 8) | p.bytes[7]!), [0x2000 | (8 >> 3), 0x2000 | (984 >> 3)]);
+});
