@@ -6,7 +6,7 @@
  * `profile.rawHdrinclRejectsShortIhl`. Leaves out: xfrm, netfilter.
  */
 import { FLAG_DF, headerChecksum } from '../../wire/ipv4.js';
-import { kerr, type KErr } from '../errors.js';
+import { kerr, Unmodelled, type KErr } from '../errors.js';
 import {
   __ip_append_data,
   __ip_make_skb,
@@ -24,7 +24,7 @@ import {
   type WirePacket,
 } from './ip_output.js';
 import { ip_cmsg_send } from './ip_sockglue.js';
-import { ip_route_output_flow, ipv4_is_multicast, type Rtable } from './route.js';
+import { inet_addr_type, ip_route_output_flow, ipv4_is_multicast, RTN_LOCAL, TX_ADDR, type Rtable } from './route.js';
 import type { Lab, Sock } from '../sock.js';
 import type { SendArgs, SendOutcome } from './udp.js';
 
@@ -158,6 +158,14 @@ function raw_send_hdrinc(
     return { result: length, packets: rt.dev === 'tx' ? [{ bytes: pkt, id, tsTimes: [], userChecksum: true }] : [] };
   }
   const out = ip_finish_output(lab, sk, skb);
-  if ('kind' in out) return { result: out, packets: none };
+  if ('kind' in out) {
+    // ip_fragment's icmp_send(ICMP_FRAG_NEEDED) goes to the header's source: for a
+    // spoofed on-link source it leaves tx (rate-limited per peer). Not modelled.
+    const src = new DataView(pkt.buffer, pkt.byteOffset).getUint32(12);
+    if (out.from === 'ip_fragment' && inet_addr_type(lab, src) !== RTN_LOCAL && ((src & 0xffffff00) >>> 0) === ((TX_ADDR & 0xffffff00) >>> 0)) {
+      throw new Unmodelled('the ICMP fragmentation-needed error icmp_send sends to a non-local on-link source of a raw IP_HDRINCL packet');
+    }
+    return { result: out, packets: none };
+  }
   return { result: length, packets: out };
 }
