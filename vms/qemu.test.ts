@@ -38,8 +38,13 @@ test.serial('debian:6.1 boots; uname -r over SSH matches the package; no QEMU le
   const links = (await s.exec('ip -o link')).stdout;
   t.regex(links, /: mgmt: /);
   t.regex(links, /: tx: /);
-  const tap = execFileSync('nsenter', [`--net=${guest.netnsPath}`, '--', 'ip', '-o', 'link', 'show', guest.tapName], { encoding: 'utf8' });
+  const tap = execFileSync('nsenter', [`--net=${guest.netnsPath}`, '--', 'ip', '-o', '-details', 'link', 'show', guest.tapName], { encoding: 'utf8' });
   t.regex(tap, /tap0: .*UP/);
+  // The tap carries the virtio_net_hdr (QEMU opened it with IFF_VNET_HDR), so the guest's offloads reach tap0 as they were.
+  t.regex(tap, /tun type tap .*vnet_hdr on/);
+  // The guest NIC was offered checksum and TSO offload (virtio feature bits 0 and 11), and no receive offload (bit 1).
+  const features = (await s.exec('cat /sys/class/net/tx/device/features')).stdout.trim();
+  t.is(`${features[0]}${features[1]}${features[11]}`, '101', features);
   t.is(guest.fault(), null);
   const pid = guest.pid;
   t.is(qemuUsing(dir).length, 1);

@@ -14,7 +14,7 @@
  *   it by `nsenter --net=<netnsPath> busybox nc 127.0.0.1 22` as the SSH
  *   transport (like OpenSSH's ProxyCommand).
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -261,11 +261,40 @@ function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number
     '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con', '-monitor', 'none',
     '-netdev', `user,id=mgmt,restrict=on,net=${MGMT_NET},host=${MGMT_HOST},hostfwd=tcp:127.0.0.1:22-${MGMT_GUEST}:22`,
     '-device', `virtio-net-pci,netdev=mgmt,mac=${MGMT_MAC},romfile=`,
-    // The test NIC carries wire format only: no vnet header on the tap, so the guest is offered no
-    // checksum or segmentation offload (csum=off, gso=off say so again) and sends finished packets.
-    '-netdev', 'tap,id=tx,ifname=tap0,script=no,downscript=no,vnet_hdr=off',
-    '-device', `virtio-net-pci,netdev=tx,mac=${TX_MAC},romfile=,csum=off,gso=off`,
+    // The test NIC offers the guest tx checksum and segmentation offload, so the probe's per-case
+    // ethtool switches decide what the guest kernel hands its driver: with them off (the default) the
+    // guest finishes every packet itself; with them on, virtio_net puts the skb's CHECKSUM_PARTIAL /
+    // gso_type into the virtio_net_hdr, QEMU passes header and bytes to the tap unchanged (vnet_hdr=on),
+    // and tun_get_user (virtio_net_hdr_to_skb) makes one skb of them, which tap0's capture sees in
+    // __netif_receive_skb before anything could segment or checksum it. Guest receive offloads are off:
+    // nothing is sent to the guest, and QEMU's TUNSETOFFLOAD then allows the tap none.
+    '-netdev', 'tap,id=tx,ifname=tap0,script=no,downscript=no,vnet_hdr=on',
+    '-device', `virtio-net-pci,netdev=tx,mac=${TX_MAC},romfile=,${TX_NIC_FEATURES}${qemuHasHostUso() ? ',host_uso=on' : ''}`,
   ];
+}
+
+/**
+ * virtio-net features of the test NIC: VIRTIO_NET_F_CSUM (guest: NETIF_F_HW_CSUM | NETIF_F_SG),
+ * HOST_TSO4/6 and HOST_ECN (NETIF_F_TSO*), HOST_UFO (unused by guests since 4.14). HOST_USO
+ * (NETIF_F_GSO_UDP_L4 in the guest, virtio_net 6.2+) is added only where this QEMU has it (8.1+;
+ * the 7.2 of Debian 12 has not): qemuHasHostUso(). What the guest really negotiated is in its
+ * /sys/class/net/tx/device/features (harness/targets/qemu.ts reads it).
+ */
+const TX_NIC_FEATURES = 'csum=on,gso=on,host_tso4=on,host_tso6=on,host_ecn=on,host_ufo=on,guest_csum=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off';
+
+let usoVerdict: boolean | undefined;
+
+/** Does this QEMU's virtio-net have the `host_uso` property (VIRTIO_NET_F_HOST_USO)? Cached per process. */
+export function qemuHasHostUso(): boolean {
+  if (usoVerdict === undefined) {
+    try {
+      const r = spawnSync(QEMU, ['-device', 'virtio-net-pci,help'], { encoding: 'utf8', timeout: 10_000 });
+      usoVerdict = /\bhost_uso=/.test(`${r.stdout}${r.stderr}`);
+    } catch {
+      usoVerdict = false;
+    }
+  }
+  return usoVerdict;
 }
 
 /** A KVM boot must reach READY this fast before auto falls back to TCG. */

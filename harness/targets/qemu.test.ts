@@ -3,11 +3,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { lower } from '../../model/lower.js';
 import { predict } from '../../model/predict.js';
+import { profileFor } from '../../model/profiles.js';
+import type { Program } from '../../model/program.js';
 import { main } from '../cli.js';
 import { loadCases, runCases, type CaseInput } from '../run.js';
 import { builtinSuiteFiles } from '../suites.js';
-import { debianUpstreamVersion, QemuTarget } from './qemu.js';
+import { debianUpstreamVersion, offloadLimit, parseVirtioFeatures, QemuTarget, type NicOffload } from './qemu.js';
 import { defaultProbePath } from './netns.js';
 
 // One guest at a time (two TCG guests on 2 cores slow each other past their budgets): every test here is serial.
@@ -32,9 +35,10 @@ function caseFile(t: import('ava').ExecutionContext, ids: string[], group = 'pic
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
 const netnsList = (): string => execFileSync('lsns', ['-t', 'net', '-n', '-o', 'NS'], { encoding: 'utf8' });
+/** This process's guests still running (QEMU is our child: setpriv, unshare and sh exec it); others' runs may boot guests meanwhile. */
 const qemuProcs = (): string[] => {
   try {
-    return execFileSync('pgrep', ['-a', '-f', 'qemu-system.*skbdiff-vm-'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-a', '-P', String(process.pid), '-f', 'qemu-system.*skbdiff-vm-'], { encoding: 'utf8' }).split('\n').filter(Boolean);
   } catch {
     return [];
   }
@@ -54,6 +58,34 @@ async function goneSoon(pid: number, ms = 5000): Promise<boolean> {
 
 const UDP_FRAG_PING = ['udp-basic-100', 'udp-unbound-autobind', 'frag-mtu68-100', 'frag-mtu68-opts40-50'];
 const OFFLOAD_ON = 'gso-sockopt-1000-3000-offload-on';
+const CSUM_ONLY = 'gso-sockopt-1000-3000-csum-only';
+/** Offload off, UDP GSO: the guest segments and finishes every checksum (6.12+; EIO before). */
+const OFFLOAD_OFF = 'gso-sockopt-1000-3000';
+
+/** The built-in cases `ids`, lowered. */
+async function programs(t: import('ava').ExecutionContext, ids: string[]): Promise<Map<string, Program>> {
+  const m = new Map<string, Program>();
+  for (const c of await loadCases([caseFile(t, ids)])) if (c.ok) m.set(c.case.id, lower(c.case));
+  return m;
+}
+
+/** A UDP datagram's checksum field, and the folded pseudo-header sum a CHECKSUM_PARTIAL header holds instead of the final one. */
+function udpChecksums(hex: string): { field: number; partial: number; valid: boolean } {
+  const b = Buffer.from(hex, 'hex');
+  const ihl = (b[0]! & 15) * 4;
+  const udp = b.subarray(ihl);
+  const fold = (s: number): number => {
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    return s;
+  };
+  const words = (buf: Buffer): number => {
+    let s = 0;
+    for (let i = 0; i < buf.length; i += 2) s += (buf[i]! << 8) | (buf[i + 1] ?? 0);
+    return s;
+  };
+  const pseudo = words(b.subarray(12, 20)) + 17 + udp.length;
+  return { field: udp.readUInt16BE(6), partial: fold(pseudo), valid: fold(pseudo + words(udp)) === 0xffff };
+}
 
 test('debianUpstreamVersion reads the point release from uname -v', (t) => {
   t.is(debianUpstreamVersion('#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-06-01)'), '6.1.176');
@@ -62,8 +94,30 @@ test('debianUpstreamVersion reads the point release from uname -v', (t) => {
   t.is(debianUpstreamVersion('#5 SMP PREEMPT_DYNAMIC Tue Nov 4 2025'), null);
 });
 
-guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; NIC offers no offload; offload-on case is an error saying why; nothing left after close', async (t) => {
-  const file = caseFile(t, [...UDP_FRAG_PING, OFFLOAD_ON]);
+test('parseVirtioFeatures reads CSUM, HOST_TSO4 and HOST_USO from the sysfs bit string', (t) => {
+  const bits = (on: number[]): string => Array.from({ length: 64 }, (_, i) => (on.includes(i) ? '1' : '0')).join('') + '\n';
+  t.like(parseVirtioFeatures(bits([0, 11])), { csum: true, tso4: true, uso: false });
+  t.like(parseVirtioFeatures(bits([56])), { csum: false, tso4: false, uso: true });
+  t.throws(() => parseVirtioFeatures('cat: /sys/class/net/tx/device/features: No such file'), { message: /not a bit string/ });
+});
+
+test('offloadLimit: only what the NIC cannot show is refused (no CSUM; a super-packet the model hands a device with GSO_UDP_L4 when there is no USO)', async (t) => {
+  const p = await programs(t, [OFFLOAD_ON, CSUM_ONLY, OFFLOAD_OFF, 'udp-basic-100']);
+  const nic = (o: Partial<NicOffload>): NicOffload => ({ csum: true, tso4: true, uso: false, bits: '', ...o });
+  const [v510, v61, v618] = ['5.10.223', '6.1.176', '6.18.15'].map(profileFor) as [ReturnType<typeof profileFor>, ReturnType<typeof profileFor>, ReturnType<typeof profileFor>];
+  // gso + csum on: one super-packet on 6.1+ (NETIF_F_GSO_SOFTWARE has GSO_UDP_L4), segments on 5.10.
+  t.regex(offloadLimit(p.get(OFFLOAD_ON)!, nic({}), v61) ?? '', /VIRTIO_NET_F_HOST_USO.*validate_xmit_skb/);
+  t.regex(offloadLimit(p.get(OFFLOAD_ON)!, nic({}), v618) ?? '', /profile 6\.18/);
+  t.is(offloadLimit(p.get(OFFLOAD_ON)!, nic({}), v510), null);
+  t.is(offloadLimit(p.get(OFFLOAD_ON)!, nic({ uso: true }), v61), null);
+  // checksum offload alone is shown as it is (partial sums), unless the NIC has no CSUM.
+  t.is(offloadLimit(p.get(CSUM_ONLY)!, nic({}), v61), null);
+  t.regex(offloadLimit(p.get(CSUM_ONLY)!, nic({ csum: false }), v61) ?? '', /VIRTIO_NET_F_CSUM/);
+  for (const id of [OFFLOAD_OFF, 'udp-basic-100']) t.is(offloadLimit(p.get(id)!, nic({ csum: false }), v618), null, id);
+});
+
+guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; tx checksum offload shows the partial sum; a super-packet the NIC cannot take is an error saying why; nothing left after close', async (t) => {
+  const file = caseFile(t, [...UDP_FRAG_PING, OFFLOAD_ON, CSUM_ONLY]);
   const cases = await loadCases([file]);
   const target = new QemuTarget({ kernel: 'debian:6.1', log: (l) => t.log(l) });
   const info = await target.start();
@@ -71,11 +125,14 @@ guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; 
   // The Debian ABI name has no point release; uname -v has it, and the profile is picked from it.
   t.regex(info.details['profile_release'] ?? '', /^6\.1\.\d+$/);
   t.log(`${info.details['accel']}, boot ${info.details['boot_seconds']} s, ${info.details['uname_v']}`);
-  // virtio feature bit 0 (VIRTIO_NET_F_CSUM) and 11 (HOST_TSO4) clear: the guest can hand the NIC nothing unfinished.
+  // virtio feature bits 0 (VIRTIO_NET_F_CSUM) and 11 (HOST_TSO4) negotiated: the guest may hand the NIC unfinished
+  // packets when a case turns the ethtool switches on. 6.1's virtio_net knows no HOST_USO (bit 56, from 6.2).
   const features = (await target.guest!.ssh[0]!.exec('cat /sys/class/net/tx/device/features')).stdout.trim();
-  t.regex(features, /^[01]{32,}$/);
-  t.is(features[0], '0', 'VIRTIO_NET_F_CSUM offered');
-  t.is(features[11], '0', 'VIRTIO_NET_F_HOST_TSO4 offered');
+  t.regex(features, /^[01]{64}$/);
+  t.is(features[0], '1', 'VIRTIO_NET_F_CSUM not negotiated');
+  t.is(features[11], '1', 'VIRTIO_NET_F_HOST_TSO4 not negotiated');
+  t.is(features[56], '0');
+  t.regex(info.details['offload'] ?? '', /negotiated CSUM, HOST_TSO4, no HOST_USO/);
   const trace = guestTrace(target);
   t.true(netnsList().includes(trace.ns));
 
@@ -87,13 +144,41 @@ guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; 
   t.is(r.cases.find((c) => c.id === 'frag-mtu68-100')?.observed?.packets.length, 3);
   const off = r.cases.find((c) => c.id === OFFLOAD_ON)!;
   t.is(off.verdict, 'error');
-  t.regex(off.error!.message, /offload\.tx_checksum and offload\.gso on.*no offload/);
+  t.regex(off.error!.message, /predicts a UDP GSO packet handed to the device unsegmented.*did not negotiate VIRTIO_NET_F_HOST_USO/);
+  // tx checksum on, GSO off: three segments, each carrying the pseudo-header sum the device would complete, as on veth.
+  const csum = r.cases.find((c) => c.id === CSUM_ONLY)!;
+  t.is(csum.verdict, 'pass');
+  t.is(csum.observed?.packets.length, 3);
+  for (const pk of csum.observed?.packets ?? []) {
+    const c = udpChecksums(pk.hex);
+    t.is(c.field, c.partial);
+    t.false(c.valid);
+  }
+  // Offload off (the default) in the same guest: the UDP checksums are final again.
+  for (const c of r.cases.slice(0, 2)) for (const pk of c.observed?.packets ?? []) t.true(udpChecksums(pk.hex).valid, String(c.id));
   t.is(r.drops, 0);
   t.true(r.valid);
 
   // runCases closed the target: QEMU, its namespace (and tap0 with it) are gone.
   t.true(await goneSoon(trace.pid), 'QEMU still running');
   t.false(netnsList().includes(trace.ns), 'the guest netns outlived QEMU');
+  t.deepEqual(qemuProcs(), []);
+});
+
+guestTest('qemu target on debian:5.10: gso + tx checksum on gives software segments with partial sums (no GSO_UDP_L4 on 5.10), as the model says; offload off gives final checksums', async (t) => {
+  const cases = await loadCases([caseFile(t, [OFFLOAD_ON, CSUM_ONLY, 'udp-basic-100'])]);
+  const target = new QemuTarget({ kernel: 'debian:5.10', log: (l) => t.log(l) });
+  const r = await runCases(cases, target, { predict });
+  for (const c of r.cases) t.log(`${c.id}: ${c.verdict}${c.error ? ` (${c.error.message.slice(0, 200)})` : ''}${c.rendered.length ? ` ${c.rendered.join(' | ')}` : ''}`);
+  t.is(r.profile?.line, '5.10');
+  t.deepEqual(r.cases.map((c) => c.verdict), ['pass', 'pass', 'pass']);
+  for (const id of [OFFLOAD_ON, CSUM_ONLY]) {
+    const pkts = r.cases.find((c) => c.id === id)!.observed!.packets;
+    t.is(pkts.length, 3, id);
+    for (const pk of pkts) t.is(udpChecksums(pk.hex).field, udpChecksums(pk.hex).partial, id);
+  }
+  t.true(udpChecksums(r.cases[2]!.observed!.packets[0]!.hex).valid);
+  t.true(r.valid);
   t.deepEqual(qemuProcs(), []);
 });
 

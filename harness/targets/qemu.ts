@@ -8,16 +8,31 @@
  * NetnsCapture); frames are sorted into cases at the fences, as on the netns
  * target.
  *
- * Wire format: the tap has no vnet header and the virtio-net device offers no
- * offload (vms/qemu.ts), so what tap0 sees is what a wire carries. A case that
- * turns `offload.tx_checksum` or `offload.gso` on predicts what the kernel
- * hands an offloading device (a partial checksum, one unsegmented packet);
- * this NIC cannot show that, so such a case is an `error` here, not a guess.
+ * Offload: the guest's test NIC is a virtio-net with checksum and
+ * segmentation offload on a tap with a vnet header (vms/qemu.ts). The probe's
+ * per-case ethtool switches (off unless the case turns them on) decide what
+ * the guest kernel hands the driver; the driver puts CHECKSUM_PARTIAL and
+ * gso_type into the virtio_net_hdr, and the tap rebuilds that skb on the host
+ * (tun_get_user), where the capture on tap0 sees it before anything finishes
+ * it: with the switches off, wire format (final checksums, one packet per
+ * segment); with tx_checksum on, the partial UDP checksum; a GSO packet as one
+ * packet. What the NIC really negotiated is read from the guest
+ * (`/sys/class/net/tx/device/features`) at start. A case stays an `error`
+ * only where the NIC cannot show what the model predicts: tx_checksum on with
+ * no VIRTIO_NET_F_CSUM, or a UDP GSO super-packet handed to a device with
+ * NETIF_F_GSO_UDP_L4 (veth on 6.1+) when the NIC has no VIRTIO_NET_F_HOST_USO
+ * (QEMU before 8.1 offers none; virtio_net takes it from 6.2): the guest then
+ * segments in validate_xmit_skb, before the driver, and tap0 can only show
+ * the segments. Which cases that is, the model says: those whose prediction
+ * with `gso` on differs from the one with `gso` off (on this NIC the two
+ * settings hand the device the same).
  *
  * A guest that panics, oopses or stops answering during a case: that case is
  * an `error` carrying the fault and the console excerpt; the guest is shut
  * down and a fresh one boots for the next case.
  */
+import { predict } from '../../model/predict.js';
+import { profileFor, type Profile } from '../../model/profiles.js';
 import type { Program } from '../../model/program.js';
 import { probeOverSsh } from '../probe/ssh-probe.js';
 import type { ProbeProcess } from '../probe/protocol.js';
@@ -64,6 +79,53 @@ interface Live {
   seq: number;
 }
 
+/** Offloads the guest's virtio-net test NIC negotiated (virtio feature bits, include/uapi/linux/virtio_net.h). */
+export interface NicOffload {
+  /** VIRTIO_NET_F_CSUM (bit 0): the guest may hand CHECKSUM_PARTIAL packets (NETIF_F_HW_CSUM). */
+  csum: boolean;
+  /** VIRTIO_NET_F_HOST_TSO4 (bit 11). */
+  tso4: boolean;
+  /** VIRTIO_NET_F_HOST_USO (bit 56): NETIF_F_GSO_UDP_L4, the guest may hand UDP GSO packets unsegmented. */
+  uso: boolean;
+  /** The sysfs string, one character per feature bit. */
+  bits: string;
+}
+
+/** NicOffload from `/sys/bus/virtio/devices/virtioN/features` (virtio.c features_show: '0'/'1' per bit from bit 0). */
+export function parseVirtioFeatures(text: string): NicOffload {
+  const bits = text.trim();
+  if (!/^[01]{32,}$/.test(bits)) throw new Error(`virtio features ${JSON.stringify(text.slice(0, 100))}: not a bit string`);
+  return { csum: bits[0] === '1', tso4: bits[11] === '1', uso: bits[56] === '1', bits };
+}
+
+/**
+ * Why `nic` cannot show what the model predicts for `program` under `profile`,
+ * or null when it can. See the file comment; `predict` is the model's.
+ */
+export function offloadLimit(program: Program, nic: NicOffload, profile: Profile): string | null {
+  if (program.net.txChecksum && !nic.csum) {
+    return 'the case turns offload.tx_checksum on, and the guest NIC did not negotiate VIRTIO_NET_F_CSUM, so the guest finishes every checksum itself';
+  }
+  if (program.net.gso && !nic.uso) {
+    const withGsoOff: Program = { ...program, net: { ...program.net, gso: false } };
+    let on: string;
+    let off: string;
+    try {
+      // Same inputs and clock for both: only the device's GSO features differ.
+      on = JSON.stringify(predict(program, profile, { sport: 40000, txIfindex: 2 }, { msOfDay: 0 }));
+      off = JSON.stringify(predict(withGsoOff, profile, { sport: 40000, txIfindex: 2 }, { msOfDay: 0 }));
+    } catch {
+      return null; // Unmodelled: the run reports it
+    }
+    if (on !== off) {
+      return `with offload.gso on the model (profile ${profile.line}) predicts a UDP GSO packet handed to the device unsegmented, as to a device with ` +
+        'NETIF_F_GSO_UDP_L4 (veth, 6.1+); this guest NIC did not negotiate VIRTIO_NET_F_HOST_USO (QEMU before 8.1 has no host_uso, virtio_net has USO ' +
+        'from 6.2), so the guest segments the packet in validate_xmit_skb before the driver and tap0 can only show the segments';
+    }
+  }
+  return null;
+}
+
 /** `6.1.176` from a Debian `uname -v` ("#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-06-01)"), else null. */
 export function debianUpstreamVersion(unameV: string): string | null {
   const m = /Debian (\d+\.\d+(?:\.\d+)?)[-~+]/.exec(unameV);
@@ -75,6 +137,8 @@ export class QemuTarget implements Target {
   private kernel: Kernel | null = null;
   private live: Live | null = null;
   private info: TargetInfo | null = null;
+  private nic: NicOffload | null = null;
+  private profile: Profile | null = null;
   private closed = false;
   private dropsDone = 0;
   private boots = 0;
@@ -99,14 +163,26 @@ export class QemuTarget implements Target {
     const uname = await s.exec('uname -r; uname -v', { timeoutMs: 15_000 });
     const [release = this.kernel.release, version = ''] = uname.stdout.trim().split('\n');
     const upstream = debianUpstreamVersion(version);
+    // tx's device is the virtio device (virtioN); its features are the negotiated ones.
+    const feat = await s.exec('cat /sys/class/net/tx/device/features', { timeoutMs: 15_000 });
+    if (feat.code !== 0) throw new Error(`guest ${release}: cannot read tx's virtio features: ${feat.stderr.trim()}`);
+    const nic = parseVirtioFeatures(feat.stdout);
+    this.nic = nic;
+    try {
+      this.profile = profileFor(upstream ?? release);
+    } catch {
+      this.profile = null; // an unknown kernel: the run says so
+    }
+    const has = (on: boolean, name: string): string => (on ? name : `no ${name}`);
     const details: Record<string, string> = {
       target: 'QEMU guest, test NIC tx = tap0 in an anonymous netns',
       kernel: this.kernel.source,
       uname_v: version,
       accel: live.guest.accel.toUpperCase(),
       boot_seconds: (live.guest.times.sshMs / 1000).toFixed(1),
-      capture: 'libpcap on tap0 (host side of the guest NIC, no vnet header: wire format)',
-      offload: 'none: cases with offload.tx_checksum or offload.gso on are errors on this target',
+      capture: 'libpcap on tap0 (host side of the guest NIC, vnet header: what the guest handed its NIC, unsegmented, partial checksums as they were)',
+      offload: `virtio-net negotiated ${has(nic.csum, 'CSUM')}, ${has(nic.tso4, 'HOST_TSO4')}, ${has(nic.uso, 'HOST_USO')}; ethtool switches per case` +
+        (nic.uso ? '' : '; a case whose prediction needs NETIF_F_GSO_UDP_L4 on the device is an error'),
       kconfig: config ?? 'no .config found beside the image (not checked)',
     };
     // A Debian ABI release (6.1.0-50-cloud-amd64) names no point release; uname -v does.
@@ -159,14 +235,8 @@ export class QemuTarget implements Target {
 
   private async runOne(program: Program): Promise<Observation> {
     if (this.closed || !this.info) throw new Error('runCase before start() or after close()');
-    if (program.net.txChecksum || program.net.gso) {
-      const on = [program.net.txChecksum ? 'offload.tx_checksum' : '', program.net.gso ? 'offload.gso' : ''].filter(Boolean).join(' and ');
-      return failedObservation(
-        program.id,
-        `the qemu target cannot show this case: it turns ${on} on, so the model predicts what the kernel hands an offloading device ` +
-          '(a partial checksum, one unsegmented packet); the guest NIC here offers no offload (tap without vnet header, so tap0 sees wire format only)',
-      );
-    }
+    const limit = this.nic && this.profile ? offloadLimit(program, this.nic, this.profile) : null;
+    if (limit) return failedObservation(program.id, `the qemu target cannot show this case: ${limit}`);
     let live = this.live;
     if (!live) {
       try {
