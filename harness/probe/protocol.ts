@@ -401,10 +401,11 @@ export function startProbe(t: ProbeTransport, opts: SpawnProbeOptions = {}): Pro
     waiter = {
       onEvent(e) {
         clearTimeout(timer);
-        waiter = null;
+        // fail() hands the error to the waiter: still this one, so spawnProbe rejects
         if (e.kind !== 'READY' || e.protocol !== PROBE_PROTOCOL) {
           return fail(new ProbeError(`expected READY ${PROBE_PROTOCOL}, got ${JSON.stringify(e)}`, stderr));
         }
+        waiter = null;
         resolve({
           ready: e,
           pid: t.pid,
