@@ -20,6 +20,7 @@ import type { Program } from '../model/program.js';
 import { diffCase } from './diff.js';
 import { probePath, spawnProbe } from './probe/protocol.js';
 import { builtinSuiteFiles } from './suites.js';
+import { predictInputs } from './target.js';
 import { NetnsTarget } from './targets/netns.js';
 
 function suitePrograms(limit: number): Program[] {
@@ -60,8 +61,7 @@ async function harness(programs: Program[]): Promise<{ secs: number; differing: 
         continue;
       }
       try {
-        const inputs = { sport: obs.result.inputs?.sport ?? null, txIfindex: obs.result.inputs?.tx_ifindex ?? 2 };
-        const findings = diffCase(predict(p, profile, inputs), obs.result, { captureMsOfDay: obs.captureMsOfDay });
+        const findings = diffCase(predict(p, profile, predictInputs(obs)), obs.result, { captureMsOfDay: obs.captureMsOfDay });
         if (findings.length) differing++;
       } catch {
         errors++;

@@ -18,7 +18,7 @@ import { lower } from '../model/lower.js';
 import { predict } from '../model/predict.js';
 import { profileFor } from '../model/profiles.js';
 import type { Case } from '../model/case.js';
-import type { Target } from './target.js';
+import { predictInputs, type Target } from './target.js';
 
 export class ToolUsageError extends Error {}
 
@@ -117,7 +117,7 @@ async function observe(target: Target, c: Case, release: string) {
   const obs = await target.runCase(program);
   if (obs.harnessError) throw new Error(`harness error on ${c.id}: ${obs.harnessError}`);
   const profile = profileFor(release);
-  const expected = predict(program, profile, { sport: obs.result.inputs?.sport ?? null, txIfindex: obs.result.inputs?.tx_ifindex ?? 2 });
+  const expected = predict(program, profile, predictInputs(obs));
   return { obs, expected, profile, findings: diffCase(expected, obs.result, { captureMsOfDay: obs.captureMsOfDay }) };
 }
 

@@ -27,7 +27,7 @@ import type { Profile } from '../model/profiles.js';
 import { predict as modelPredict } from '../model/predict.js';
 import type { ExpectedResult } from '../model/result.js';
 import { diffCase, type Finding } from './diff.js';
-import type { Target } from './target.js';
+import { predictInputs, type Target } from './target.js';
 
 export interface MinimizeOptions {
   /** Upper bound on calls of `still` (target runs). Default 200. */
@@ -283,10 +283,7 @@ export function stillDiffers(target: Target, profile: Profile, want: ReadonlyArr
     if (obs.harnessError !== undefined) return false;
     let expected: ExpectedResult;
     try {
-      const inputs: Partial<RunInputs> = {};
-      if (obs.result.inputs?.sport !== undefined) inputs.sport = obs.result.inputs.sport;
-      if (obs.result.inputs?.tx_ifindex !== undefined) inputs.txIfindex = obs.result.inputs.tx_ifindex;
-      expected = predict(program, profile, inputs);
+      expected = predict(program, profile, predictInputs(obs));
     } catch {
       return false;
     }

@@ -24,7 +24,7 @@ import type { PcapWriter } from './pcapfile.js';
 import { renderFinding } from './render.js';
 import type { CaseRecord, ErrorKind, RunResults } from './results.js';
 import { jsonify, RESULTS_FORMAT } from './results.js';
-import type { Target, TargetInfo } from './target.js';
+import { predictInputs, type Target, type TargetInfo } from './target.js';
 import { NetnsTarget } from './targets/netns.js';
 import { QemuTarget, type KernelSpec } from './targets/qemu.js';
 
@@ -240,10 +240,7 @@ async function runOne(c: CaseInput, target: Target, profile: Profile, opts: RunO
 
   let expected: ExpectedResult;
   try {
-    const inputs: Partial<RunInputs> = {};
-    if (obs.result.inputs?.sport !== undefined) inputs.sport = obs.result.inputs.sport;
-    if (obs.result.inputs?.tx_ifindex !== undefined) inputs.txIfindex = obs.result.inputs.tx_ifindex;
-    expected = opts.predict(program, profile, inputs);
+    expected = opts.predict(program, profile, predictInputs(obs));
   } catch (e) {
     if (e instanceof Unmodelled) return done({ ...seen, error: { kind: 'unmodelled', message: `unmodelled: ${e.message}` } });
     return done({ ...seen, error: { kind: 'model', message: `model fault: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}` } });

@@ -2,7 +2,7 @@
  * Every place a case can run (the host kernel in a throwaway netns, a Docker
  * container, a QEMU guest, a remote machine over SSH) behind one interface.
  */
-import type { Program } from '../model/program.js';
+import type { Program, RunInputs } from '../model/program.js';
 import type { ObservedResult } from '../model/result.js';
 
 export interface TargetInfo {
@@ -40,4 +40,14 @@ export interface Target {
   drops(): number;
   /** Idempotent; must leave nothing behind (namespaces, processes, interfaces). */
   close(): Promise<void>;
+}
+
+/** The run-time values an observation hands the model (case-format.md, "Comparing"). */
+export function predictInputs(obs: Observation): Partial<RunInputs> {
+  const i = obs.result.inputs;
+  const inputs: Partial<RunInputs> = {};
+  if (i?.sport !== undefined) inputs.sport = i.sport;
+  if (i?.tx_ifindex !== undefined) inputs.txIfindex = i.tx_ifindex;
+  if (i?.tx_gso_udp_l4 !== undefined) inputs.txGsoUdpL4 = i.tx_gso_udp_l4;
+  return inputs;
 }

@@ -10,6 +10,7 @@ import { lower } from './lower.js';
 import { predict, STANDIN_SPORT } from './predict.js';
 import { profileFor } from './profiles.js';
 import type { ExpectedPacket } from './result.js';
+import type { RunInputs } from './program.js';
 
 const PEER = { addr: '198.18.0.2', port: 7000 };
 
@@ -22,7 +23,7 @@ function mkCase(o: { socket?: Partial<SocketSpec>; sends?: Array<Partial<SendSpe
     sends: (o.sends ?? []).map((s) => ({ to: PEER, payload: { length: 10 }, iov: null, flags: [], cmsgs: [], ...s })),
   };
 }
-const run = (c: Case, release = '6.18.44', inputs?: { sport?: number | null; txIfindex?: number }, msOfDay = 0) =>
+const run = (c: Case, release = '6.18.44', inputs?: Partial<RunInputs>, msOfDay = 0) =>
   predict(lower(c), profileFor(release), inputs, { msOfDay });
 const bytes = (p: ExpectedPacket): Uint8Array => Uint8Array.from(Buffer.from(p.hex, 'hex'));
 const be16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
@@ -218,4 +219,21 @@ test('predict: a raw header with ihl < 5 sent untouched (5.10) keeps its own che
   t.is(r.packets[0]!.rules['ip.checksum'], 'exact');
   t.deepEqual(r.packets[0]!.rules['ip.id'], { rule: 'exact' });
   t.deepEqual(run(c, '6.18.44').sends, [{ errno: 'EINVAL', from: 'raw_send_hdrinc' }]);
+});
+
+test('predict: UDP GSO with offloads on goes to the device whole only if it takes GSO_UDP_L4 (inputs.txGsoUdpL4; default per profile)', (t) => {
+  const c = mkCase({
+    net: { offload: { tx_checksum: true, gso: true } },
+    socket: { bind: { addr: '198.18.0.1', port: 40000 }, setsockopt: [{ level: 'SOL_UDP', name: 'UDP_SEGMENT', value: { int: 1000 } }] },
+    sends: [{ payload: { length: 3000 } }],
+  });
+  // veth on 6.1+: one 3028-byte super-packet.
+  t.deepEqual(run(c, '6.1.176').packets.map((p) => bytes(p).length), [3028]);
+  // A device without GSO_UDP_L4 (a guest NIC with no HOST_USO): validate_xmit_skb segments it,
+  // each segment keeping the partial sum the device completes: fold(pseudo header with 1008).
+  const seg = run(c, '6.1.176', { txGsoUdpL4: false }).packets.map(bytes);
+  t.deepEqual(seg.map((b) => b.length), [1028, 1028, 1028]);
+  const partial = (0xc612 + 0x0001 + 0xc612 + 0x0002 + 17 + 1008) % 0xffff;
+  for (const b of seg) t.is(be16(b, 26), partial);
+  t.is(run(c, '6.1.176', { txGsoUdpL4: false }).inputs?.tx_gso_udp_l4, false);
 });

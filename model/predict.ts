@@ -49,6 +49,7 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
     txIfindex,
     txChecksum: program.net.txChecksum,
     gso: program.net.gso,
+    txGsoUdpL4: inputs?.txGsoUdpL4 ?? profile.gsoSoftwareHasUdpL4,
     sysctl: new Map(program.net.sysctl),
     capNetRaw: true,
     capNetAdmin: true,
@@ -57,7 +58,7 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
   const sportIn = inputs?.sport ?? program.bind?.port ?? null;
   const sport = sportIn && sportIn > 0 ? sportIn : STANDIN_SPORT;
 
-  const result: ExpectedResult = { id: program.id, setsockopt: [], sends: [], packets: [], inputs: { sport, tx_ifindex: txIfindex } };
+  const result: ExpectedResult = { id: program.id, setsockopt: [], sends: [], packets: [], inputs: { sport, tx_ifindex: txIfindex, tx_gso_udp_l4: lab.txGsoUdpL4 } };
   const sk = inet_create(lab, program.socket);
   if (isErr(sk)) {
     result.socket = call(sk);

@@ -63,6 +63,12 @@ export interface RunInputs {
   sport: number | null;
   /** The tx interface's ifindex in the case's namespace. */
   txIfindex: number;
+  /**
+   * The tx device takes UDP GSO packets whole (NETIF_F_GSO_UDP_L4 with offload.gso
+   * on). veth has it from 6.1 (`profile.gsoSoftwareHasUdpL4`, the default); a
+   * guest NIC has it only if it negotiated VIRTIO_NET_F_HOST_USO: its target says so.
+   */
+  txGsoUdpL4: boolean | null;
 }
 
 export function ip4(text: string): Ip4 {

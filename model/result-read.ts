@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import {
   arr,
+  bool,
   CaseError,
   child,
   fields,
@@ -106,12 +107,14 @@ function checkResult(v: JValue): Result {
   }
   const inp = f('inputs');
   if (inp !== undefined) {
-    const g = fields(inp, '$.inputs', [], ['sport', 'tx_ifindex']);
+    const g = fields(inp, '$.inputs', [], ['sport', 'tx_ifindex', 'tx_gso_udp_l4']);
     r.inputs = {};
     const sp = g('sport');
     if (sp !== undefined) r.inputs.sport = sp.kind === 'null' ? null : int(sp, '$.inputs.sport', 0, 0xffff, 'a port');
     const ti = g('tx_ifindex');
     if (ti !== undefined) r.inputs.tx_ifindex = int(ti, '$.inputs.tx_ifindex', 1, 0x7fffffff, 'an ifindex');
+    const gu = g('tx_gso_udp_l4');
+    if (gu !== undefined) r.inputs.tx_gso_udp_l4 = bool(gu, '$.inputs.tx_gso_udp_l4');
   }
   return r;
 }

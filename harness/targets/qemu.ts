@@ -17,21 +17,17 @@
  * it: with the switches off, wire format (final checksums, one packet per
  * segment); with tx_checksum on, the partial UDP checksum; a GSO packet as one
  * packet. What the NIC really negotiated is read from the guest
- * (`/sys/class/net/tx/device/features`) at start. A case stays an `error`
- * only where the NIC cannot show what the model predicts: tx_checksum on with
- * no VIRTIO_NET_F_CSUM, or a UDP GSO super-packet handed to a device with
- * NETIF_F_GSO_UDP_L4 (veth on 6.1+) when the NIC has no VIRTIO_NET_F_HOST_USO
- * (QEMU before 8.1 offers none; virtio_net takes it from 6.2): the guest then
- * segments in validate_xmit_skb, before the driver, and tap0 can only show
- * the segments. Which cases that is, the model says: those whose prediction
- * with `gso` on differs from the one with `gso` off (on this NIC the two
- * settings hand the device the same).
+ * (`/sys/class/net/tx/device/features`) at start. Whether the NIC takes UDP
+ * GSO packets whole (VIRTIO_NET_F_HOST_USO: QEMU 8.1+, virtio_net 6.2+) is a
+ * run input of the model (`inputs.tx_gso_udp_l4`): without it the guest
+ * segments in validate_xmit_skb before the driver, as the model then
+ * predicts. A case stays an `error` only where the NIC cannot show it at
+ * all: tx_checksum on with no VIRTIO_NET_F_CSUM.
  *
  * A guest that panics, oopses or stops answering during a case: that case is
  * an `error` carrying the fault and the console excerpt; the guest is shut
  * down and a fresh one boots for the next case.
  */
-import { predict } from '../../model/predict.js';
 import { profileFor, type Profile } from '../../model/profiles.js';
 import type { Program } from '../../model/program.js';
 import { probeOverSsh } from '../probe/ssh-probe.js';
@@ -98,30 +94,10 @@ export function parseVirtioFeatures(text: string): NicOffload {
   return { csum: bits[0] === '1', tso4: bits[11] === '1', uso: bits[56] === '1', bits };
 }
 
-/**
- * Why `nic` cannot show what the model predicts for `program` under `profile`,
- * or null when it can. See the file comment; `predict` is the model's.
- */
-export function offloadLimit(program: Program, nic: NicOffload, profile: Profile): string | null {
+/** Why `nic` cannot show `program` at all, or null when it can (see the file comment). */
+export function offloadLimit(program: Program, nic: NicOffload): string | null {
   if (program.net.txChecksum && !nic.csum) {
     return 'the case turns offload.tx_checksum on, and the guest NIC did not negotiate VIRTIO_NET_F_CSUM, so the guest finishes every checksum itself';
-  }
-  if (program.net.gso && !nic.uso) {
-    const withGsoOff: Program = { ...program, net: { ...program.net, gso: false } };
-    let on: string;
-    let off: string;
-    try {
-      // Same inputs and clock for both: only the device's GSO features differ.
-      on = JSON.stringify(predict(program, profile, { sport: 40000, txIfindex: 2 }, { msOfDay: 0 }));
-      off = JSON.stringify(predict(withGsoOff, profile, { sport: 40000, txIfindex: 2 }, { msOfDay: 0 }));
-    } catch {
-      return null; // Unmodelled: the run reports it
-    }
-    if (on !== off) {
-      return `with offload.gso on the model (profile ${profile.line}) predicts a UDP GSO packet handed to the device unsegmented, as to a device with ` +
-        'NETIF_F_GSO_UDP_L4 (veth, 6.1+); this guest NIC did not negotiate VIRTIO_NET_F_HOST_USO (QEMU before 8.1 has no host_uso, virtio_net has USO ' +
-        'from 6.2), so the guest segments the packet in validate_xmit_skb before the driver and tap0 can only show the segments';
-    }
   }
   return null;
 }
@@ -235,7 +211,7 @@ export class QemuTarget implements Target {
 
   private async runOne(program: Program): Promise<Observation> {
     if (this.closed || !this.info) throw new Error('runCase before start() or after close()');
-    const limit = this.nic && this.profile ? offloadLimit(program, this.nic, this.profile) : null;
+    const limit = this.nic && this.profile ? offloadLimit(program, this.nic) : null;
     if (limit) return failedObservation(program.id, `the qemu target cannot show this case: ${limit}`);
     let live = this.live;
     if (!live) {
@@ -253,6 +229,7 @@ export class QemuTarget implements Target {
       const late = live.sorter.leftovers().late;
       live.sorter.dropLate();
       const obs = buildObservation(program.id, r, frames, { device: 'tap0', fenceWaitMs: FENCE_WAIT_MS });
+      if (this.nic) obs.result.inputs = { ...obs.result.inputs, tx_gso_udp_l4: this.nic.uso };
       if (late.size > 0) {
         const n = [...late.values()].reduce((a, b) => a + b.length, 0);
         obs.harnessError = [obs.harnessError, `${n} frames of earlier errored cases ${[...late.keys()].join(',')} arrived late`].filter(Boolean).join('; ');

@@ -77,6 +77,8 @@ export interface Lab {
   txIfindex: number;
   txChecksum: boolean;
   gso: boolean;
+  /** The tx device has NETIF_F_GSO_UDP_L4 (a run input; see RunInputs.txGsoUdpL4). */
+  txGsoUdpL4: boolean;
   sysctl: Map<string, string>;
   /** The probe runs as root: CAP_NET_RAW and CAP_NET_ADMIN in the case's user namespace. */
   capNetRaw: boolean;

@@ -383,7 +383,8 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
  * segment its own UDP length and checksum, IP IDs counting up.
  */
 function gsoSegments(lab: Lab, skb: Skb): WirePacket[] {
-  const superPacket = lab.gso && lab.txChecksum && lab.profile.gsoSoftwareHasUdpL4;
+  // harmonize_features drops GSO without checksum offload; the device's own GSO_UDP_L4 is a run input.
+  const superPacket = lab.gso && lab.txChecksum && lab.txGsoUdpL4;
   const hlen = skb.header.length;
   if (superPacket) {
     return [{ bytes: finish(skb.header, skb.body, {}), id: skb.id, tsTimes: skb.tsTimes }];
