@@ -276,7 +276,7 @@ test('run: non-TTY progress prints a line every 25 cases', async (t) => {
 test('usage: unknown command, flag and target are named; help documents exit statuses', async (t) => {
   let x = io();
   t.is(await main(['frob'], x.deps), 2);
-  t.is(x.err(), 'skbdiff: unknown command "frob" (commands: predict, run, matrix, kconfig, help)\n');
+  t.is(x.err(), 'skbdiff: unknown command "frob" (commands: predict, run, matrix, kconfig, generate, minimize, repro, help)\n');
   x = io();
   t.is(await main(['run', '--frob'], x.deps), 2);
   t.is(x.err(), 'skbdiff: run: unknown flag --frob (see skbdiff help run)\n');

@@ -53,7 +53,7 @@ const BAD: Array<[string, object, string]> = [
   ['odd hex', { ...GOOD, packets: [{ hex: '450' }] }, '$.packets[0].hex: odd number of hex digits (3)'],
   ['bad rule', { ...GOOD, packets: [{ hex: '45', rules: { 'ip.id': { rule: 'random' }, 'ip.checksum': 'valid' } }] }, '$.packets[0].rules["ip.id"].rule: expected "zero", "exact" or "sequence", got string "random"'],
   ['sequence without plus', { ...GOOD, packets: [{ hex: '45', rules: { 'ip.id': { rule: 'sequence', group: 1 }, 'ip.checksum': 'valid' } }] }, '$.packets[0].rules["ip.id"]: missing required field "plus"'],
-  ['checksum rule', { ...GOOD, packets: [{ hex: '45', rules: { 'ip.id': { rule: 'zero' }, 'ip.checksum': 'any' } }] }, '$.packets[0].rules["ip.checksum"]: expected "valid", got string "any"'],
+  ['checksum rule', { ...GOOD, packets: [{ hex: '45', rules: { 'ip.id': { rule: 'zero' }, 'ip.checksum': 'any' } }] }, '$.packets[0].rules["ip.checksum"]: expected "valid" or "exact", got string "any"'],
   ['sport out of range', { ...GOOD, inputs: { sport: 70000 } }, '$.inputs.sport: 70000 is out of range for a port (0..65535)'],
 ];
 
