@@ -260,16 +260,32 @@ struct exp_packet {
   w();
 
   // ---- call data ----
-  p.setsockopt.forEach((o, i) => {
-    const s = c.socket.setsockopt[i]!;
-    w(`/* setsockopt ${i}: ${String(s.level)} ${String(s.name)} = ${JSON.stringify(s.value)} */`);
+  // Every setsockopt call of the case in the order made: the socket's, then each send's own
+  // (case format extension), numbered as the result numbers them.
+  const calls = [
+    ...p.setsockopt.map((o, i) => ({ o, s: c.socket.setsockopt[i]!, before: null as number | null })),
+    ...p.sends.flatMap((snd, k) => snd.setsockoptBefore.map((o, j) => ({ o, s: c.sends[k]!.setsockopt![j]!, before: k }))),
+  ];
+  calls.forEach(({ o, s, before }, i) => {
+    w(`/* setsockopt ${i}${before === null ? '' : ` (before send ${before})`}: ${String(s.level)} ${String(s.name)} = ${JSON.stringify(s.value)} */`);
     w(`static uint8_t opt${i}[${Math.max(1, o.value.length)}] = {\n${bytesInit(o.value)}\n};`);
   });
+  const callAt = (before: number | null): Array<{ i: number; o: (typeof calls)[number]['o']; s: (typeof calls)[number]['s'] }> =>
+    calls.map((x, i) => ({ ...x, i })).filter((x) => x.before === before);
+  const emitCalls = (before: number | null, indent: string): void => {
+    for (const { i, o, s } of callAt(before)) {
+      w(`${indent}r = setsockopt(fd, ${o.level}, ${o.name}, opt${i}, ${o.value.length}); /* ${String(s.level)} ${String(s.name)} */`);
+      w(`${indent}check("setsockopt ${i} ${String(s.name)}", r, errno, want_setsockopt${i});`);
+    }
+  };
   p.sends.forEach((s, i) => {
     const spec = c.sends[i]!;
     if ('hex' in spec.payload) w(`static uint8_t payload${i}[${Math.max(1, s.payload.length)}] = {\n${bytesInit(s.payload)}\n};`);
     else w(`static uint8_t payload${i}[${Math.max(1, s.payload.length)}]; /* ${s.payload.length} bytes, byte i = i & 0xff (filled in main) */`);
-    if (spec.cmsgs.length) {
+    if (spec.control) {
+      w(`/* send ${i} control buffer: the case's own ${s.control.length} bytes, as given */`);
+      w(`static uint8_t control${i}[${Math.max(1, s.control.length)}] __attribute__((aligned(8))) = {\n${bytesInit(s.control)}\n};`);
+    } else if (spec.cmsgs.length) {
       const layout = layoutControl(
         spec.cmsgs.map((m) => {
           const v = valueBytes(m.value);
@@ -349,11 +365,7 @@ struct exp_packet {
     w('\t\tlong r;');
     w('\t\tstruct sockaddr_in sin;');
     w('\t\t(void)sin;');
-    p.setsockopt.forEach((o, i) => {
-      const s = c.socket.setsockopt[i]!;
-      w(`\t\tr = setsockopt(fd, ${o.level}, ${o.name}, opt${i}, ${o.value.length}); /* ${String(s.level)} ${String(s.name)} */`);
-      w(`\t\tcheck("setsockopt ${i} ${String(s.name)}", r, errno, want_setsockopt${i});`);
-    });
+    emitCalls(null, '\t\t');
     const sa = (what: string, e: { addr: number; port: number }): void => {
       w(`\t\tmemset(&sin, 0, sizeof(sin));`);
       w(`\t\tsin.sin_family = AF_INET;`);
@@ -375,6 +387,7 @@ struct exp_packet {
       const spec = c.sends[i]!;
       w(`\t\t/* send ${i}: ${s.payload.length} bytes${spec.to ? ` to ${spec.to.addr}:${spec.to.port}` : ''}, iov ${JSON.stringify(s.iov)}, flags ${JSON.stringify(spec.flags)} (0x${s.flags.toString(16)}) */`);
       w('\t\t{');
+      emitCalls(i, '\t\t\t');
       if ('length' in spec.payload) w(`\t\t\tfor (int i = 0; i < ${s.payload.length}; i++)\n\t\t\t\tpayload${i}[i] = (uint8_t)(i & 0xff);`);
       let off = 0;
       w(`\t\t\tstruct iovec iov[${Math.max(1, s.iov.length)}] = {`);
@@ -389,10 +402,10 @@ struct exp_packet {
         w('\t\t\tm.msg_name = &sin;');
         w('\t\t\tm.msg_namelen = sizeof(sin);');
       }
-      if (spec.cmsgs.length) {
+      if (s.control.length) {
         for (const at of s.txIfindexAt) w(`\t\t\tmemcpy(control${i} + ${at}, &txidx, 4); /* in_pktinfo.ipi_ifindex = tx */`);
         w(`\t\t\tm.msg_control = control${i};`);
-        w(`\t\t\tm.msg_controllen = sizeof(control${i});`);
+        w(`\t\t\tm.msg_controllen = ${s.control.length};`);
       }
       w(`\t\t\tr = sendmsg(fd, &m, 0x${s.flags.toString(16)});`);
       w(`\t\t\tcheck("send ${i}", r, errno, want_send${i});`);
