@@ -222,7 +222,7 @@ export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow): WirePacke
   view.setUint16(2, fl4.dport);
   view.setUint16(4, len);
   view.setUint16(6, 0);
-  let partial = skb.cork.csumPartial;
+  const partial = skb.cork.csumPartial;
 
   if (skb.cork.gsoSize) {
     const p = lab.profile;
@@ -242,9 +242,9 @@ export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow): WirePacke
         skb.gsoSize = gso;
         skb.segmentFill = (seg) => fillUdpChecksum(seg, fl4, lab.txChecksum);
       }
-      // csum_partial: udp4_hwcsum
+      // csum_partial: udp4_hwcsum. Whole, the packet reaches only a device that
+      // completes the checksum; segmented, each segment gets its own (segmentFill).
       view.setUint16(6, partialSum(fl4, len));
-      if (!lab.txChecksum) fillUdpChecksum(body, fl4, false);
       return ip_finish_output(lab, sk, skb);
     }
   }
@@ -266,7 +266,6 @@ export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow): WirePacke
   } else {
     fillUdpChecksum(body, fl4, false);
   }
-  partial = false;
   return ip_finish_output(lab, sk, skb);
 }
 
