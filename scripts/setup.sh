@@ -20,6 +20,32 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The docker target (harness/targets/docker.ts): Debian's docker.io, and a
+# dockerd that configures nothing in the main network namespace: no docker0
+# bridge, no iptables/ip6tables rules, no ip_forward or masquerading (the
+# target's containers use NetworkMode none only). A daemon already answering
+# is used as it is. No systemd in CI: dockerd is started in the background,
+# its log in /tmp/skbdiff-dockerd.log.
+if ! command -v dockerd >/dev/null; then
+  echo "setup: installing docker.io" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # The package's postinst would start the stock daemon (with docker0): forbid it while installing.
+  rcpolicy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && rcpolicy=1
+  fi
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends docker.io >/dev/null || { [ -n "$rcpolicy" ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -n "$rcpolicy" ] && rm -f /usr/sbin/policy-rc.d
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd (--bridge=none --iptables=false; log /tmp/skbdiff-dockerd.log)" >&2
+  setsid nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --userland-proxy=false >/tmp/skbdiff-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not come up; see /tmp/skbdiff-dockerd.log" >&2; tail -20 /tmp/skbdiff-dockerd.log >&2; exit 1; }
+fi
+
 # npm dependencies: `npm ci` when package-lock.json changed since the last one here.
 lockhash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.skbdiff-lock 2>/dev/null)" != "$lockhash" ]; then
