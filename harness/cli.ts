@@ -14,6 +14,7 @@ import { renderReport, renderSummary } from './report.js';
 import { writeRunResults, type CaseRecord, type RunResults } from './results.js';
 import { loadCases, makeRunId, runCases, targetRegistry, type CaseInput, type PredictFn, type TargetKind } from './run.js';
 import type { Target } from './target.js';
+import type { SshFlags } from './targets/ssh.js';
 import { basename } from 'node:path';
 import { generateTool, minimizeTool, reproTool, ToolUsageError, TOOL_HELP } from './cli-tools.js';
 import { checkKernelConfig, kconfigFragment } from '../vms/kconfig.js';
@@ -42,6 +43,7 @@ const HELP: Record<string, string> = {
 Usage:
   skbdiff predict FILE... [--kernel RELEASE]
   skbdiff run [FILE...] [--target NAME] [--kernel SPEC [--modules DIR]] [--kernel-profile RELEASE] [--out DIR] [--json]
+  skbdiff run --target ssh --host [USER@]HOST[:PORT] --identity KEY (--host-key LINE | --known-hosts FILE) [--sudo]
   skbdiff matrix --kernels host,debian:5.10,debian:6.1,... [FILE...] [--out DIR]
   skbdiff kconfig [--kernel SPEC [--modules DIR]]
   skbdiff generate --seed N [--count N] [--groups G,...]
@@ -72,6 +74,7 @@ Exit status: 0 every case predicted; 2 any case malformed or not modelled,
 or a file unreadable.
 `,
   run: `Usage: skbdiff run [FILE...] [--target NAME] [--kernel SPEC [--modules DIR]] [--kernel-profile RELEASE] [--out DIR] [--json]
+       skbdiff run --target ssh --host [USER@]HOST[:PORT] --identity KEY (--host-key LINE | --known-hosts FILE) [--sudo] [FILE...]
 
 Runs every case on a target, predicts it with the model and compares
 (default FILEs: the built-in suite, harness/suites/*.jsonl). Each case ends
@@ -93,6 +96,16 @@ DIR/latest at it.
   --out DIR                 results directory (default ./results)
   --json                    print results.json instead of the report
 
+The ssh target (a remote machine, root or passwordless sudo there; the probe
+runs in an anonymous netns there, tcpdump captures in it):
+  --host [USER@]HOST[:PORT] the remote (default user root, port 22)
+  --identity KEYFILE        OpenSSH private key (unencrypted)
+  --host-key LINE           the remote's host key, 'ssh-ed25519 AAAA...'
+                            (its /etc/ssh/ssh_host_ed25519_key.pub); or
+  --known-hosts FILE        take it from a known_hosts file. One of the two
+                            is required: an unpinned host is refused
+  --sudo                    run the remote commands with sudo -n
+
 Exit status:
   0    every case passed
   1    some case differs, none is in error
@@ -102,12 +115,14 @@ Exit status:
        are marked error: interrupted
 `,
   matrix: `Usage: skbdiff matrix --kernels K1,K2,... [FILE...] [--modules DIR] [--out DIR]
+       [--identity KEY (--host-key LINE | --known-hosts FILE) [--sudo]]   with ssh:[USER@]HOST[:PORT] kernels
 
 Runs the cases (default: the built-in suite) on each kernel, each predicted
 with the model profile of that kernel's release: \`host\` is this machine's
 kernel (netns target), anything else boots under QEMU (debian:5.10,
 debian:6.1, debian:6.12, debian:6.18, or PATH/bzImage; --modules goes with
-the paths). Prints a table of case groups (the case file names) by kernel,
+the paths); ssh:[USER@]HOST[:PORT] is a remote machine (the ssh target, see
+skbdiff help run). Prints a table of case groups (the case file names) by kernel,
 cells passed/total with differing (d) and error (e) counts, then every
 differing case. Writes DIR/<run-id>/<kernel>/ (results.json, report.txt,
 observed.pcap) for each kernel and DIR/<run-id>/matrix.json.
@@ -320,8 +335,22 @@ function pointLatest(outDir: string, runId: string): void {
   renameSync(tmp, join(outDir, 'latest'));
 }
 
+/** The ssh target's flags (run, matrix). */
+const SSH_FLAGS: FlagSpec = { host: 'string', identity: 'string', 'host-key': 'string', 'known-hosts': 'string', sudo: 'boolean' };
+
+function sshFlags(flags: Record<string, string | boolean>): SshFlags {
+  const str = (k: string): string | undefined => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
+  const f: SshFlags = {};
+  if (str('host') !== undefined) f.host = str('host')!;
+  if (str('identity') !== undefined) f.identity = str('identity')!;
+  if (str('host-key') !== undefined) f.hostKey = str('host-key')!;
+  if (str('known-hosts') !== undefined) f.knownHosts = str('known-hosts')!;
+  if (flags.sudo === true) f.sudo = true;
+  return f;
+}
+
 async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
-  const { flags, positional } = parseFlags('run', args, { target: 'string', kernel: 'string', modules: 'string', 'kernel-profile': 'string', out: 'string', json: 'boolean' });
+  const { flags, positional } = parseFlags('run', args, { target: 'string', kernel: 'string', modules: 'string', 'kernel-profile': 'string', out: 'string', json: 'boolean', ...SSH_FLAGS });
   if (flags.help) {
     out.write(helpText('run', targets));
     return 0;
@@ -330,11 +359,14 @@ async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDep
   const kind = targets.get(targetName);
   if (!kind) throw new UsageError(`run: unknown target ${JSON.stringify(targetName)} (known targets: ${[...targets.keys()].join(', ')})`);
   if (typeof flags.modules === 'string' && typeof flags.kernel !== 'string') throw new UsageError('run: --modules goes with --kernel PATH/bzImage');
+  const ssh = sshFlags(flags);
+  if (targetName !== 'ssh' && Object.keys(ssh).length > 0) throw new UsageError(`run: --${Object.keys(ssh)[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --target ssh`);
   let target: Target;
   try {
     target = kind.create({
       ...(typeof flags.kernel === 'string' ? { kernel: flags.kernel } : {}),
       ...(typeof flags.modules === 'string' ? { modules: flags.modules } : {}),
+      ...(targetName === 'ssh' ? { ssh } : {}),
       log: (line) => err.write(`${line}\n`),
     });
   } catch (e) {
@@ -458,7 +490,7 @@ export function renderMatrixTable(kernels: ReadonlyArray<{ name: string; results
 export const MATRIX_FORMAT = 'skbdiff-matrix/1';
 
 async function matrixCommand(args: string[], deps: CliDeps, out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
-  const { flags, positional } = parseFlags('matrix', args, { kernels: 'string', modules: 'string', out: 'string' });
+  const { flags, positional } = parseFlags('matrix', args, { kernels: 'string', modules: 'string', out: 'string', ...SSH_FLAGS });
   if (flags.help) {
     out.write(helpText('matrix', targets));
     return 0;
@@ -472,7 +504,22 @@ async function matrixCommand(args: string[], deps: CliDeps, out: NonNullable<Cli
   const hostKind = targets.get('netns');
   const qemuKind = targets.get('qemu');
   const made: Array<() => Target> = [];
+  const ssh = sshFlags(flags);
+  if (typeof flags.host === 'string') throw new UsageError('matrix: a remote is a kernel spec, ssh:[USER@]HOST[:PORT], not --host');
   for (const spec of specs) {
+    if (spec.startsWith('ssh:')) {
+      // A remote machine: its flags (--identity, --host-key/--known-hosts, --sudo) are shared by every ssh: spec.
+      const kind = targets.get('ssh');
+      if (!kind) throw new UsageError(`matrix: no ssh target for ${spec}`);
+      const opts = (log: (line: string) => void) => ({ ssh: { ...ssh, host: spec.slice(4) }, log });
+      try {
+        kind.create(opts(() => {}));
+      } catch (e) {
+        throw new UsageError(`matrix: ${spec}: ${(e as Error).message}`);
+      }
+      made.push(() => kind.create(opts((line) => err.write(`  [${spec}] ${line}\n`))));
+      continue;
+    }
     const kind = spec === 'host' ? hostKind : qemuKind;
     if (!kind) throw new UsageError(`matrix: no ${spec === 'host' ? 'netns' : 'qemu'} target for ${spec}`);
     const modules = typeof flags.modules === 'string' && spec.includes('/') ? { modules: flags.modules } : {};

@@ -27,6 +27,7 @@ import { jsonify, RESULTS_FORMAT } from './results.js';
 import { predictInputs, type Target, type TargetInfo } from './target.js';
 import { NetnsTarget } from './targets/netns.js';
 import { QemuTarget, type KernelSpec } from './targets/qemu.js';
+import { SshTarget, sshOptionsFromFlags, type SshFlags } from './targets/ssh.js';
 
 export type PredictFn = (program: Program, profile: Profile, inputs?: Partial<RunInputs>) => ExpectedResult;
 
@@ -38,6 +39,8 @@ export interface TargetCreateOptions {
   kernel?: string;
   /** A user's build: its lib/modules/<release> (or an INSTALL_MOD_PATH). */
   modules?: string;
+  /** `--host`, `--identity`, `--host-key`/`--known-hosts`, `--sudo` of the ssh target. */
+  ssh?: SshFlags;
   log?: (line: string) => void;
 }
 
@@ -69,6 +72,13 @@ export const targetRegistry = new Map<string, TargetKind>([
         if (opts.kernel === undefined) throw new Error('the qemu target needs --kernel (debian:5.10, debian:6.1, debian:6.12, debian:6.18, or PATH/bzImage)');
         return new QemuTarget({ kernel: kernelSpec(opts.kernel, opts.modules), ...(opts.log ? { log: opts.log } : {}) });
       },
+    },
+  ],
+  [
+    'ssh',
+    {
+      describe: 'a remote machine over SSH (--host [user@]HOST[:PORT] --identity KEY --host-key LINE | --known-hosts FILE [--sudo]), probe in an anonymous netns there, tcpdump capture',
+      create: (opts = {}) => new SshTarget(sshOptionsFromFlags({ ...opts.ssh, ...(opts.log ? { log: opts.log } : {}) })),
     },
   ],
 ]);

@@ -41,6 +41,11 @@ export interface InitramfsOptions {
   initScript?: (defaultInit: string) => string;
   /** `gzip` (default) or `none` (the kernel takes a plain cpio too; no faster to boot under TCG, measured). */
   compress?: 'gzip' | 'none';
+  /**
+   * Opt-in: host binaries put at /bin/<basename> (replacing a busybox applet of that name), with the
+   * shared libraries `ldd` names, as dropbear's are (e.g. `/usr/bin/tcpdump` for the ssh target's test).
+   */
+  extraBinaries?: string[];
 }
 
 export interface Initramfs {
@@ -87,14 +92,31 @@ export async function buildInitramfs(opts: InitramfsOptions): Promise<Initramfs>
 
   // busybox and its applets
   entries.file('/bin/busybox', fs.readFileSync(BUSYBOX), 0o755);
-  const applets = (await execFileP(BUSYBOX, ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox' && /^[\w.[-]+$/.test(a));
+  const extra = opts.extraBinaries ?? [];
+  for (const b of extra) if (!fs.existsSync(b)) throw new InitramfsError(`extra binary ${b} missing`);
+  const extraNames = new Set(extra.map((b) => path.basename(b)));
+  const applets = (await execFileP(BUSYBOX, ['--list'])).stdout.split('\n')
+    .filter((a) => a && a !== 'busybox' && /^[\w.[-]+$/.test(a) && !extraNames.has(a));
   for (const a of applets) entries.add({ kind: 'symlink', path: `/bin/${a}`, target: 'busybox' });
 
   // dropbear and the libraries ldd names (at the paths ldd gives, so the loader finds them with no ld.so.cache)
   entries.file('/bin/dropbear', fs.readFileSync(DROPBEAR), 0o755);
-  for (const lib of await sharedLibraries(DROPBEAR)) {
+  const dropbearLibs = await sharedLibraries(DROPBEAR);
+  for (const lib of dropbearLibs) {
     entries.mkdirs(path.dirname(lib));
     entries.file(lib, fs.readFileSync(fs.realpathSync(lib)), 0o755);
+  }
+
+  // opt-in extra binaries, each with its libraries (a static one has none)
+  const libsDone = new Set(dropbearLibs);
+  for (const b of extra) {
+    entries.file(`/bin/${path.basename(b)}`, fs.readFileSync(b), 0o755);
+    for (const lib of await sharedLibraries(b, true)) {
+      if (libsDone.has(lib)) continue;
+      libsDone.add(lib);
+      entries.mkdirs(path.dirname(lib));
+      entries.file(lib, fs.readFileSync(fs.realpathSync(lib)), 0o755);
+    }
   }
 
   // this run's keys
@@ -174,8 +196,15 @@ exec /bin/init
 `;
 }
 
-async function sharedLibraries(binary: string): Promise<string[]> {
-  const out = (await execFileP('ldd', [binary])).stdout;
+async function sharedLibraries(binary: string, staticOk = false): Promise<string[]> {
+  let out: string;
+  try {
+    out = (await execFileP('ldd', [binary])).stdout;
+  } catch (e) {
+    // ldd exits 1 with "not a dynamic executable" for a static binary
+    if (staticOk && /not a dynamic executable/.test(String((e as { stdout?: string; stderr?: string }).stdout) + String((e as { stderr?: string }).stderr))) return [];
+    throw e;
+  }
   const libs: string[] = [];
   for (const line of out.split('\n')) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
