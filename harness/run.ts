@@ -25,6 +25,7 @@ import { renderFinding } from './render.js';
 import type { CaseRecord, ErrorKind, RunResults } from './results.js';
 import { jsonify, RESULTS_FORMAT } from './results.js';
 import { predictInputs, type Target, type TargetInfo } from './target.js';
+import { DockerTarget } from './targets/docker.js';
 import { NetnsTarget } from './targets/netns.js';
 import { QemuTarget, type KernelSpec } from './targets/qemu.js';
 import { SshTarget, sshOptionsFromFlags, type SshFlags } from './targets/ssh.js';
@@ -64,6 +65,7 @@ export function kernelSpec(kernel: string, modules?: string): KernelSpec {
  */
 export const targetRegistry = new Map<string, TargetKind>([
   ['netns', { describe: 'the host kernel, each case in a throwaway network namespace (needs root)', create: () => new NetnsTarget() }],
+  ['docker', { describe: 'the host kernel from a Docker container (NetworkMode none, probe image FROM scratch), capture on rx in its netns', create: (opts = {}) => new DockerTarget(opts.log ? { log: opts.log } : {}) }],
   [
     'qemu',
     {
