@@ -1,8 +1,10 @@
 import test from 'ava';
 import * as crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { predict } from '../../model/predict.js';
 import { loadCases, runCases, targetRegistry } from '../run.js';
 import { builtinSuiteFiles } from '../suites.js';
@@ -20,6 +22,8 @@ import {
   SshTarget,
   tcpdumpKernelDrops,
 } from './ssh.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 // ---- pure pieces ----
 
@@ -163,4 +167,39 @@ guestTest('ssh target on a debian:6.1 guest: probe in an anonymous netns there, 
   t.is(after.tmp, '');
   const pids = (await observer.exec(`for p in ${target.startedPids.join(' ')}; do [ -e /proc/$p ] && echo $p; done; true`)).stdout.trim();
   t.is(pids, '');
+
+  // The CLI over TCP: skbdiff runs inside the guest's private netns (nothing listens in the main one), where QEMU
+  // forwards 127.0.0.1:22 to the guest's dropbear; the flags name the host, the key file and the pinned host key.
+  const dir = mkdtempSync(join(tmpdir(), 'skbdiff-sshtest-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'id'), guest.initramfs.clientPrivateKey, { mode: 0o600 });
+  const cli = spawnSync('nsenter', [`--net=${guest.netnsPath}`, '--', process.execPath, join(repoRoot, 'bin/skbdiff.js'), 'run', '--target', 'ssh',
+    '--host', 'root@127.0.0.1:22', '--identity', join(dir, 'id'), '--host-key', guest.initramfs.hostPublicKey, '--out', join(dir, 'res'), '--json',
+    caseFile(t, CASES.slice(0, 3))], { encoding: 'utf8', timeout: 120_000 });
+  t.is(cli.status, 0, cli.stderr);
+  const json = JSON.parse(cli.stdout) as { target: { name: string }; counts: { pass: number } };
+  t.is(json.target.name, 'ssh');
+  t.is(json.counts.pass, 3);
+  t.deepEqual(await remoteState(observer), before);
+
+  // Interrupted (SIGINT in the CLI aborts runCases, which closes the target): the rest are errors, nothing is left.
+  const ac = new AbortController();
+  const t2 = new SshTarget({ sock: transport, privateKey: guest.initramfs.clientPrivateKey, hostPublicKey: guest.initramfs.hostPublicKey });
+  const r2 = await runCases(cases, t2, { predict, signal: ac.signal, onCase: (done) => { if (done === 2) ac.abort(); } });
+  t.deepEqual(r2.cases.map((c) => c.verdict), ['pass', 'pass', 'error', 'error', 'error', 'error']);
+  t.deepEqual(await remoteState(observer), before);
+
+  // The harness vanishes without close() (its SSH connection drops): the probe reads EOF and exits, the watchdog
+  // stops tcpdump, the netns goes with them. Only the probe's dir stays behind.
+  const t3 = new SshTarget({ sock: transport, privateKey: guest.initramfs.clientPrivateKey, hostPublicKey: guest.initramfs.hostPublicKey });
+  await t3.start();
+  t.regex((await remoteState(observer)).procs, /tcpdump/);
+  (t3 as unknown as { session: SshSession }).session.close();
+  let left = await remoteState(observer);
+  for (const end = Date.now() + 10_000; Date.now() < end && (left.procs !== '' || left.netns !== before.netns); left = await remoteState(observer)) {
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  t.is(left.procs, '');
+  t.is(left.netns, before.netns);
+  t.regex(left.tmp, /^\/tmp\/skbdiff-[0-9a-f]{16}$/);
 });
