@@ -202,4 +202,13 @@ guestTest('ssh target on a debian:6.1 guest: probe in an anonymous netns there, 
   t.is(left.procs, '');
   t.is(left.netns, before.netns);
   t.regex(left.tmp, /^\/tmp\/skbdiff-[0-9a-f]{16}$/);
+
+  // The next run finds the probe there (same hash), uses it, and leaves the directory it did not make.
+  const logs: string[] = [];
+  const t4 = new SshTarget({ sock: transport, privateKey: guest.initramfs.clientPrivateKey, hostPublicKey: guest.initramfs.hostPublicKey, log: (l) => logs.push(l) });
+  await t4.start();
+  await t4.close();
+  t.true(logs.some((l) => /probe already at/.test(l)), logs.join('\n'));
+  t.deepEqual(await remoteState(observer), { ...before, tmp: left.tmp });
+  await observer.exec(`rm -rf ${left.tmp}`);
 });
