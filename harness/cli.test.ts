@@ -284,8 +284,8 @@ test('usage: unknown command, flag and target are named; help documents exit sta
   t.is(await main(['predict', 'x.json', '-k'], x.deps), 2);
   t.is(x.err(), 'skbdiff: predict: unknown flag -k (see skbdiff help predict)\n');
   x = io();
-  t.is(await main(['run', '--target', 'docker', 'x.jsonl'], x.deps), 2);
-  t.is(x.err(), 'skbdiff: run: unknown target "docker" (known targets: netns, qemu)\n');
+  t.is(await main(['run', '--target', 'lxc', 'x.jsonl'], x.deps), 2);
+  t.is(x.err(), 'skbdiff: run: unknown target "lxc" (known targets: netns, docker, qemu, ssh)\n');
   x = io();
   t.is(await main(['run', '--target', 'qemu', 'x.jsonl'], x.deps), 2);
   t.regex(x.err(), /^skbdiff: run: the qemu target needs --kernel/);
