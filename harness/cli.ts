@@ -374,32 +374,8 @@ async function runCommand(args: string[], deps: CliDeps, out: NonNullable<CliDep
   }
   const kernelProfile = typeof flags['kernel-profile'] === 'string' ? flags['kernel-profile'] : undefined;
   if (kernelProfile !== undefined) profileOrUsage(kernelProfile);
-  const files = positional.length > 0 ? positional : builtinSuiteFiles();
-  if (files.length === 0) throw new UsageError('run: no case files given, and no built-in suite (harness/suites/*.jsonl)');
-  let cases;
-  try {
-    cases = await loadCases(files);
-  } catch (e) {
-    throw new UsageError(`run: ${(e as Error).message}`);
-  }
-  if (cases.length === 0) throw new UsageError(`run: no cases in ${files.join(', ')}`);
-
-  const outDir = typeof flags.out === 'string' ? flags.out : 'results';
-  const started = new Date();
-  const runId = makeRunId(started);
-  const dir = join(outDir, runId);
-  mkdirSync(dir, { recursive: true });
-
-  // SIGINT: stop after (or during) the current case, write what we have. A second one exits at once.
-  const ac = new AbortController();
-  deps.signal?.addEventListener('abort', () => ac.abort(), { once: true });
-  if (deps.signal?.aborted) ac.abort();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(130);
-    err.write('\nskbdiff: interrupted; closing the target and writing partial results (again to quit now)\n');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const cases = await casesOf('run', positional);
+  const { outDir, started, runId, dir, ac, onSigint } = beginRun(flags, deps, err);
   const pcap = new PcapWriter(join(dir, 'observed.pcap'));
   const prog = progress(err);
   let results;
@@ -531,29 +507,8 @@ async function matrixCommand(args: string[], deps: CliDeps, out: NonNullable<Cli
     }
     made.push(() => kind.create(spec === 'host' ? {} : { kernel: spec, ...modules, log: (line) => err.write(`  [${spec}] ${line}\n`) }));
   }
-  const files = positional.length > 0 ? positional : builtinSuiteFiles();
-  let cases: CaseInput[];
-  try {
-    cases = await loadCases(files);
-  } catch (e) {
-    throw new UsageError(`matrix: ${(e as Error).message}`);
-  }
-  if (cases.length === 0) throw new UsageError(`matrix: no cases in ${files.join(', ')}`);
-
-  const outDir = typeof flags.out === 'string' ? flags.out : 'results';
-  const started = new Date();
-  const runId = makeRunId(started);
-  const dir = join(outDir, runId);
-  mkdirSync(dir, { recursive: true });
-  const ac = new AbortController();
-  deps.signal?.addEventListener('abort', () => ac.abort(), { once: true });
-  if (deps.signal?.aborted) ac.abort();
-  const onSigint = (): void => {
-    if (ac.signal.aborted) process.exit(130);
-    err.write('\nskbdiff: interrupted; closing the target and writing partial results (again to quit now)\n');
-    ac.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const cases: CaseInput[] = await casesOf('matrix', positional);
+  const { outDir, started, runId, dir, ac, onSigint } = beginRun(flags, deps, err);
 
   const done: Array<{ name: string; spec: string; results: RunResults; dir: string }> = [];
   try {
@@ -695,4 +650,43 @@ async function toolCommand(cmd: 'generate' | 'minimize' | 'repro', args: string[
     err.write(`skbdiff: ${cmd}: ${(e as Error).message}\n`);
     return 2;
   }
+}
+
+// ---- shared by run and matrix ----
+
+/** The cases of FILEs (default: the built-in suite), every entry kept, good or malformed. */
+async function casesOf(cmd: string, positional: string[]): Promise<CaseInput[]> {
+  const files = positional.length > 0 ? positional : builtinSuiteFiles();
+  if (files.length === 0) throw new UsageError(`${cmd}: no case files given, and no built-in suite (harness/suites/*.jsonl)`);
+  let cases: CaseInput[];
+  try {
+    cases = await loadCases(files);
+  } catch (e) {
+    throw new UsageError(`${cmd}: ${(e as Error).message}`);
+  }
+  if (cases.length === 0) throw new UsageError(`${cmd}: no cases in ${files.join(', ')}`);
+  return cases;
+}
+
+/**
+ * A run's directory (DIR/<run-id>/) and its SIGINT handling: the first SIGINT
+ * stops after (or during) the current case so that what was run is written;
+ * a second one exits at once. The caller removes `onSigint` when done.
+ */
+function beginRun(flags: Record<string, string | boolean>, deps: CliDeps, err: NonNullable<CliDeps['stderr']>) {
+  const outDir = typeof flags.out === 'string' ? flags.out : 'results';
+  const started = new Date();
+  const runId = makeRunId(started);
+  const dir = join(outDir, runId);
+  mkdirSync(dir, { recursive: true });
+  const ac = new AbortController();
+  deps.signal?.addEventListener('abort', () => ac.abort(), { once: true });
+  if (deps.signal?.aborted) ac.abort();
+  const onSigint = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    err.write('\nskbdiff: interrupted; closing the target and writing partial results (again to quit now)\n');
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return { outDir, started, runId, dir, ac, onSigint };
 }

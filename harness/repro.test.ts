@@ -10,39 +10,9 @@ import { predict } from '../model/predict.js';
 import { profileFor } from '../model/profiles.js';
 import type { ExpectedResult } from '../model/result.js';
 import { reproducer } from './repro.js';
+import { EXAMPLE } from '../model/testing/fixtures.js';
 
-/** The example of case-format.md ("One case"), as written there. */
-const example = `{
-  "format": "skbdiff-case/1",
-  "id": "ttl-cmsg-overrides-sockopt",
-  "about": "An IP_TTL cmsg wins over the IP_TTL socket option.",
-  "net": {
-    "mtu": 1500,
-    "route_mtu": null,
-    "sysctl": { "net.ipv4.ip_default_ttl": 64 },
-    "offload": { "tx_checksum": false, "gso": false }
-  },
-  "socket": {
-    "type": "dgram",
-    "protocol": "udp",
-    "bind": { "addr": "198.18.0.1", "port": 40000 },
-    "connect": null,
-    "setsockopt": [
-      { "level": "SOL_IP", "name": "IP_TTL", "value": { "int": 9 } }
-    ]
-  },
-  "sends": [
-    {
-      "to": { "addr": "198.18.0.2", "port": 7000 },
-      "payload": { "length": 100 },
-      "iov": null,
-      "flags": [],
-      "cmsgs": [
-        { "level": "SOL_IP", "type": "IP_TTL", "value": { "int": 3 } }
-      ]
-    }
-  ]
-}`;
+const example = EXAMPLE;
 
 const readOne = (text: string): Case => {
   const e = readCases(text, { file: 'x.json', jsonl: false })[0]!;
