@@ -3,7 +3,7 @@
  * skbdiff-probe: makes the syscalls of one skbdiff case at a time inside the
  * kernel under test, in a fresh network namespace per case, and reports every
  * return value. The wire protocol is harness/probe/PROTOCOL.md
- * (`skbdiff-probe/2`); this file follows it and nothing else.
+ * (`skbdiff-probe/3`); this file follows it and nothing else.
  *
  * Self-contained on purpose (runs in busybox guests): raw rtnetlink for
  * links, addresses, routes and neighbours; SIOCETHTOOL for offloads;
@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/ethtool.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
@@ -33,11 +34,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define PROTO_VERSION "skbdiff-probe/2"
+#define PROTO_VERSION "skbdiff-probe/3"
 #define FENCE_ETHERTYPE 0x88b5
 #define LAB_TX_ADDR 0xc6120001u   /* 198.18.0.1 */
 #define LAB_PEER_ADDR 0xc6120002u /* 198.18.0.2 */
@@ -648,6 +650,8 @@ static struct kase {
 	size_t nsysctl;
 	int have_socket;
 	long domain, type, protocol;
+	int has_caps;           /* a CAPS line: drop the network capabilities not in caps_mask */
+	unsigned long caps_mask;
 	struct sockopt_req *opt;
 	size_t nopt;
 	int has_bind, has_connect;
@@ -787,6 +791,60 @@ static int send_fence(int pkt, int ifindex, const uint8_t mac[6], uint32_t seq)
 	return 0;
 }
 
+/* ---- the sender's capabilities (CAPS) ----------------------------------- */
+
+/* The capabilities the send path checks; a CAPS mask may keep only these. */
+#define NET_CAPS_MASK ((1ul << CAP_NET_BIND_SERVICE) | (1ul << CAP_NET_ADMIN) | (1ul << CAP_NET_RAW))
+
+static struct __user_cap_data_struct caps_saved[_LINUX_CAPABILITY_U32S_3];
+static int caps_dropped;
+
+static int sys_capget(struct __user_cap_data_struct *d)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	return (int)syscall(SYS_capget, &h, d);
+}
+
+static int sys_capset(const struct __user_cap_data_struct *d)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/*
+ * Takes the network capabilities outside kc.caps_mask out of the effective
+ * set (capset; they stay permitted, so caps_restore can put them back). A
+ * capability the case keeps but the probe does not hold is a lab fault: the
+ * case would run with less than it asked for.
+ */
+static int caps_drop(void)
+{
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+	if (sys_capget(caps_saved) < 0)
+		return fault("capget: %s", strerror(errno));
+	uint32_t missing = (uint32_t)kc.caps_mask & ~caps_saved[0].effective;
+	if (missing)
+		return fault("CAPS %lx: the probe lacks capability mask %x in its effective set", kc.caps_mask, missing);
+	memcpy(d, caps_saved, sizeof(d));
+	d[0].effective &= ~(uint32_t)(NET_CAPS_MASK & ~kc.caps_mask);
+	if (sys_capset(d) < 0)
+		return fault("capset (drop to %lx): %s", kc.caps_mask, strerror(errno));
+	caps_dropped = 1;
+	return 0;
+}
+
+/* Back to the saved effective set; without it the next lab cannot be built, so failing is fatal. */
+static void caps_restore(void)
+{
+	if (!caps_dropped)
+		return;
+	if (sys_capset(caps_saved) < 0) {
+		fprintf(stderr, "skbdiff-probe: capset (restore): %s\n", strerror(errno));
+		exit(3);
+	}
+	caps_dropped = 0;
+}
+
 /*
  * socket, setsockopts, bind, connect, then for each send its SENDOPT
  * setsockopts and its sendmsg, then getsockname (PROTOCOL.md "RUN"). Every
@@ -797,8 +855,10 @@ static int run_calls(int txidx, long *sport)
 	*sport = -1;
 	int fd = socket((int)kc.domain, (int)kc.type, (int)kc.protocol);
 	emit_call("socket", -1, fd, errno);
-	if (fd < 0)
+	if (fd < 0) {
+		caps_restore();
 		return -1;
+	}
 	long nopt = 0;
 	for (size_t i = 0; i < kc.nopt; i++) {
 		struct sockopt_req *o = &kc.opt[i];
@@ -851,6 +911,8 @@ static int run_calls(int txidx, long *sport)
 		ssize_t r = sendmsg(fd, &mh, (int)s->flags);
 		emit_call("send", (long)i, (long)r, errno);
 	}
+	/* the calls are over: full privileges again for the fence and the netns move */
+	caps_restore();
 	struct sockaddr_in me;
 	socklen_t melen = sizeof(me);
 	memset(&me, 0, sizeof(me));
@@ -954,6 +1016,9 @@ static void run_case(void)
 		}
 	}
 
+	/* CAPS: dropped right before socket(), restored by run_calls after the last send */
+	if (kc.has_caps && caps_drop() < 0)
+		goto back;
 	fd = run_calls(txidx, &sport);
 	emit("INFO %ld sport=%ld txifindex=%d\n", kc.seq, sport, txidx);
 	/*
@@ -1071,6 +1136,14 @@ static int handle(char *line)
 		    parse_long(t[3], &kc.protocol) < 0)
 			return bad_request("SOCKET <domain> <type> <protocol>", copy), 0;
 		kc.have_socket = 1;
+	} else if (strcmp(cmd, "CAPS") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long m = n == 2 ? strtoul(t[1], &end, 16) : 0;
+		if (n != 2 || errno || *end || end == t[1] || t[1][0] == '-' || t[1][0] == '+' || (m & ~NET_CAPS_MASK))
+			return bad_request("CAPS <hex mask of CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW bits>", copy), 0;
+		kc.caps_mask = m;
+		kc.has_caps = 1;
 	} else if (strcmp(cmd, "SETSOCKOPT") == 0 || strcmp(cmd, "SENDOPT") == 0) {
 		int before_send = strcmp(cmd, "SENDOPT") == 0; /* belongs to the next SEND */
 		struct sockopt_req **list = before_send ? &kc.sendopt : &kc.opt;

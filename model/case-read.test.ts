@@ -130,6 +130,12 @@ test('extensions: a send\'s own setsockopt calls and raw control bytes read as w
   t.deepEqual([c.sends[3]!.setsockopt, c.sends[3]!.control], [[], { hex: '' }], 'empty but present: kept');
 });
 
+test('extension: socket.caps reads the names as written, in case order; absent when not written', (t) => {
+  t.false('caps' in ok(minimal()).socket, 'a case without caps stays as it was (root)');
+  t.deepEqual(ok(minimal((c) => (c.socket.caps = []))).socket.caps, [], 'empty: none of the network capabilities');
+  t.deepEqual(ok(minimal((c) => (c.socket.caps = ['CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN']))).socket.caps, ['CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN']);
+});
+
 /** [what the case has, the exact error]; each patch makes `minimal()` wrong in one way. */
 const BAD: Array<[string, (c: any) => void, string]> = [
   ['cmsg type typo', (c) => (c.sends[0].cmsgs = [{ level: 'SOL_IP', type: 'IP_TLL', value: { int: 3 } }]), '$.sends[0].cmsgs[0].type: unknown SOL_IP cmsg type "IP_TLL" (did you mean IP_TTL?)'],
@@ -191,6 +197,13 @@ const BAD: Array<[string, (c: any) => void, string]> = [
   ['control without hex', (c) => (c.sends[0].control = {}), '$.sends[0].control: missing required field "hex"'],
   ['control as a string', (c) => (c.sends[0].control = '00'), '$.sends[0].control: expected an object, got string "00"'],
   ['control unknown kind', (c) => (c.sends[0].control = { hex: '00', length: 1 }), '$.sends[0].control: unknown field "length"'],
+  ['caps not an array', (c) => (c.socket.caps = 'CAP_NET_RAW'), '$.socket.caps: expected an array, got string "CAP_NET_RAW"'],
+  ['caps typo', (c) => (c.socket.caps = ['CAP_NET_RWA']), '$.socket.caps[0]: unknown capability "CAP_NET_RWA" (did you mean CAP_NET_RAW?); accepted: CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW'],
+  ['caps without CAP_', (c) => (c.socket.caps = ['CAP_NET_ADMIN', 'net_raw']), '$.socket.caps[1]: unknown capability "net_raw" (did you mean CAP_NET_RAW?); accepted: CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW'],
+  ['caps not on the send path', (c) => (c.socket.caps = ['CAP_SYS_ADMIN']), '$.socket.caps[0]: unknown capability "CAP_SYS_ADMIN"; accepted: CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW'],
+  ['caps as a number', (c) => (c.socket.caps = [13]), '$.socket.caps[0]: expected a string, got number 13'],
+  ['caps twice', (c) => (c.socket.caps = ['CAP_NET_RAW', 'CAP_NET_RAW']), '$.socket.caps[1]: CAP_NET_RAW is listed twice'],
+  ['caps on a send', (c) => (c.sends[0].caps = []), '$.sends[0]: unknown field "caps"'],
   ['case not an object', (c) => ((c.sends = undefined), Object.assign(c, { sends: [[]] })), '$.sends[0]: expected an object, got an array'],
 ];
 

@@ -14,8 +14,8 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import type { Case, CmsgSpec, ConstName, Endpoint, NetSpec, Payload, SendSpec, SockoptCall, SocketSpec, Value } from './case.js';
-import { DEFAULT_NET } from './case.js';
+import type { CapName, Case, CmsgSpec, ConstName, Endpoint, NetSpec, Payload, SendSpec, SockoptCall, SocketSpec, Value } from './case.js';
+import { DEFAULT_NET, NET_CAPS } from './case.js';
 import {
   cmsgTypeNames,
   lookupName,
@@ -469,8 +469,28 @@ function sockoptCalls(x: JValue, path: string): SockoptCall[] {
   });
 }
 
+const CAP_NAMES = Object.keys(NET_CAPS) as CapName[];
+
+/** `$.socket.caps` (extension): names from NET_CAPS, each at most once. */
+function caps(x: JValue, path: string): CapName[] {
+  const seen = new Set<string>();
+  return arr(x, path).map((y, i) => {
+    const p = child(path, i);
+    const s = str(y, p);
+    if (!(CAP_NAMES as string[]).includes(s)) {
+      const prefixed = `CAP_${s.toUpperCase()}`;
+      // a typo of a network capability, not another capability (CAP_SYS_ADMIN is no CAP_NET_ADMIN)
+      const hint = prefixed in NET_CAPS ? prefixed : s.toUpperCase().startsWith('CAP_NET_') ? suggestName(s, NET_CAPS) : null;
+      throw new PathError(p, y.at, `unknown capability ${JSON.stringify(s)}${hint !== null ? ` (did you mean ${hint}?)` : ''}; accepted: ${CAP_NAMES.join(', ')}`);
+    }
+    if (seen.has(s)) throw new PathError(p, y.at, `${s} is listed twice`);
+    seen.add(s);
+    return s as CapName;
+  });
+}
+
 function socket(v: JValue, path: string): SocketSpec {
-  const f = fields(v, path, ['type', 'protocol'], ['bind', 'connect', 'setsockopt']);
+  const f = fields(v, path, ['type', 'protocol'], ['bind', 'connect', 'setsockopt', 'caps']);
   const tv = f('type')!;
   const type = str(tv, child(path, 'type'));
   if (type !== 'dgram' && type !== 'raw') throw new PathError(child(path, 'type'), tv.at, `expected "dgram" or "raw", got ${shown(tv)}`);
@@ -487,13 +507,17 @@ function socket(v: JValue, path: string): SocketSpec {
     protocol = int(pv, pp, 0, 255, 'an IP protocol number');
   }
   const setsockopt = orDefault(f('setsockopt'), [] as SockoptCall[], (x) => sockoptCalls(x, child(path, 'setsockopt')));
-  return {
+  const out: SocketSpec = {
     type,
     protocol,
     bind: orDefault(f('bind'), null, (x) => endpoint(x, child(path, 'bind'))),
     connect: orDefault(f('connect'), null, (x) => endpoint(x, child(path, 'connect'))),
     setsockopt,
   };
+  // Extension (README "Case format extensions"): set only when the case has it.
+  const cv = f('caps');
+  if (cv !== undefined) out.caps = caps(cv, child(path, 'caps'));
+  return out;
 }
 
 function payload(v: JValue, path: string): Payload {

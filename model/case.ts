@@ -75,7 +75,22 @@ export interface SocketSpec {
   bind: Endpoint | null;
   connect: Endpoint | null;
   setsockopt: SockoptCall[];
+  /**
+   * Extension (README "Case format extensions"): the network capabilities in
+   * the sender's effective set while the case's socket calls are made.
+   * Absent when the case does not have the field: all of them (root).
+   */
+  caps?: CapName[];
 }
+
+/**
+ * The capabilities the IPv4 datagram send path looks at, by their numbers in
+ * include/uapi/linux/capability.h: `inet_create` (raw sockets), `__inet_bind`
+ * (ports below ip_unprivileged_port_start), `ns_capable` checks of options
+ * and control messages (SO_MARK, SO_PRIORITY, IP_TRANSPARENT, IP options).
+ */
+export const NET_CAPS = { CAP_NET_BIND_SERVICE: 10, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13 } as const;
+export type CapName = keyof typeof NET_CAPS;
 
 export interface Case {
   format: 'skbdiff-case/1';

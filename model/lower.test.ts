@@ -18,7 +18,7 @@ test('the case-format.md example lowers to the syscalls a C program would make',
   const p = lower(read(EXAMPLE));
   t.is(p.id, 'ttl-cmsg-overrides-sockopt');
   t.deepEqual(p.net, { mtu: 1500, routeMtu: null, sysctl: [['net.ipv4.ip_default_ttl', '64']], txChecksum: false, gso: false });
-  t.deepEqual(p.socket, { domain: 2, type: 2, protocol: 17 }); // AF_INET, SOCK_DGRAM, IPPROTO_UDP
+  t.deepEqual(p.socket, { domain: 2, type: 2, protocol: 17, caps: null }); // AF_INET, SOCK_DGRAM, IPPROTO_UDP; all caps
   t.is(p.setsockopt.length, 1);
   t.is(p.setsockopt[0]!.level, 0); // SOL_IP
   t.is(p.setsockopt[0]!.name, 2); // IP_TTL
@@ -136,7 +136,7 @@ test('setsockopt values: native-endian integers, hex as is, u64 beyond 2^53', (t
       }),
     ),
   );
-  t.deepEqual(p.socket, { domain: 2, type: 3, protocol: 255 });
+  t.deepEqual(p.socket, { domain: 2, type: 3, protocol: 255, caps: null });
   t.deepEqual(
     p.setsockopt.map((o) => [o.level, o.name, hex(o.value)]),
     [
@@ -154,8 +154,8 @@ test('setsockopt values: native-endian integers, hex as is, u64 beyond 2^53', (t
 });
 
 test('socket numbers: udplite and ping sockets', (t) => {
-  t.deepEqual(lower(withSend({}, { type: 'dgram', protocol: 'udplite' })).socket, { domain: 2, type: 2, protocol: 136 });
-  t.deepEqual(lower(withSend({}, { type: 'dgram', protocol: 'icmp' })).socket, { domain: 2, type: 2, protocol: 1 });
+  t.deepEqual(lower(withSend({}, { type: 'dgram', protocol: 'udplite' })).socket, { domain: 2, type: 2, protocol: 136, caps: null });
+  t.deepEqual(lower(withSend({}, { type: 'dgram', protocol: 'icmp' })).socket, { domain: 2, type: 2, protocol: 1, caps: null });
 });
 
 test('iov, flags and payload bytes', (t) => {
@@ -192,4 +192,12 @@ test('value helpers', (t) => {
   t.is(hex(valueBytes({ int: 0x01020304 }).bytes), '04030201');
   t.deepEqual(valueBytes({ pktinfo: { ifindex: 'tx', spec_dst: '0.0.0.0', addr: '0.0.0.0' } }).txIfindexAt, [0]);
   t.is(hex(payloadBytes({ length: 3 })), '000102');
+});
+
+test('socket.caps lowers to capability numbers, ascending; absent stays null (all, as root)', (t) => {
+  const withCaps = (caps?: string[]) => lower(withSend({}, { type: 'dgram', protocol: 'udp', ...(caps ? { caps } : {}) })).socket.caps;
+  t.is(withCaps(), null);
+  t.deepEqual(withCaps([]), []);
+  t.deepEqual(withCaps(['CAP_NET_RAW']), [13]);
+  t.deepEqual(withCaps(['CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN']), [10, 12, 13]);
 });

@@ -2,11 +2,12 @@
  * Lowers a read case (model/case-read.ts) to a Program (model/program.ts):
  * every name to its Linux x86_64 number, every value and control buffer to
  * the bytes the syscalls see (case-format.md, "Names and values", "A send";
- * README "Case format extensions": per-send setsockopt calls, raw control bytes).
+ * README "Case format extensions": per-send setsockopt calls, raw control bytes,
+ * the sender's capabilities).
  * Throws only on a Case that the reader would have refused.
  */
 
-import type { Case, CmsgSpec, Endpoint, Payload, SendSpec, SockoptCall, SocketSpec, Value } from './case.js';
+import { NET_CAPS, type Case, type CmsgSpec, type Endpoint, type Payload, type SendSpec, type SockoptCall, type SocketSpec, type Value } from './case.js';
 import { layoutControl } from './cmsg-layout.js';
 import { AF_INET, IPPROTO, msgFlags, resolveCmsgType, resolveLevel, resolveOption, SOCK_DGRAM, SOCK_RAW } from './linux/constants.js';
 import type { Program, ProgramSend, ProgramSockopt, SockaddrIn } from './program.js';
@@ -58,6 +59,11 @@ export function payloadBytes(p: Payload): Uint8Array {
   const out = new Uint8Array(p.length);
   for (let i = 0; i < p.length; i++) out[i] = i & 0xff;
   return out;
+}
+
+/** The capability numbers of `socket.caps`, ascending; null when the case has no `caps` (all, as root). */
+export function capNumbers(caps: SocketSpec['caps']): number[] | null {
+  return caps === undefined ? null : caps.map((c) => NET_CAPS[c]).sort((a, b) => a - b);
 }
 
 /** socket(2) arguments: dgram+udp/udplite/icmp (a ping socket), raw+protocol number. */
@@ -125,7 +131,7 @@ export function lower(c: Case): Program {
       txChecksum: c.net.offload.tx_checksum,
       gso: c.net.offload.gso,
     },
-    socket: socketArgs(c.socket),
+    socket: { ...socketArgs(c.socket), caps: capNumbers(c.socket.caps) },
     setsockopt: c.socket.setsockopt.map(lowerSockopt),
     bind: sockaddr(c.socket.bind),
     connect: sockaddr(c.socket.connect),

@@ -237,3 +237,31 @@ test('predict: UDP GSO with offloads on goes to the device whole only if it take
   for (const b of seg) t.is(be16(b, 26), partial);
   t.is(run(c, '6.1.176', { txGsoUdpL4: false }).inputs?.tx_gso_udp_l4, false);
 });
+
+test('predict: socket.caps decides lab.capNetRaw / capNetAdmin (raw socket, SO_MARK cmsg per version, LSRR)', (t) => {
+  const raw = (caps?: SocketSpec['caps']) => run(mkCase({ socket: { type: 'raw', protocol: 253, ...(caps ? { caps } : {}) }, sends: [{}] }));
+  t.deepEqual(raw().socket, undefined, 'no caps field: root, as before');
+  t.deepEqual(raw([]).socket, { errno: 'EPERM', from: 'inet_create' });
+  t.deepEqual(raw(['CAP_NET_ADMIN']).socket, { errno: 'EPERM', from: 'inet_create' });
+  t.is(raw(['CAP_NET_RAW']).socket, undefined);
+  const mark = [{ cmsgs: [{ level: 'SOL_SOCKET', type: 'SO_MARK', value: { int: 5 } }] }];
+  const sendMark = (caps: SocketSpec['caps'], release: string) => run(mkCase({ socket: { caps }, sends: mark }), release).sends[0];
+  t.deepEqual(sendMark(['CAP_NET_RAW'], '5.10.223'), { errno: 'EPERM', from: '__sock_cmsg_send' }, '5.10: CAP_NET_ADMIN only');
+  t.deepEqual(sendMark(['CAP_NET_RAW'], '6.1.176'), { ret: 10 }, '6.1+: CAP_NET_RAW is enough');
+  t.deepEqual(sendMark(['CAP_NET_ADMIN'], '5.10.223'), { ret: 10 });
+  t.deepEqual(sendMark([], '6.18.44'), { errno: 'EPERM', from: '__sock_cmsg_send' });
+  const lsrr = [{ to: { addr: '198.18.0.77', port: 7000 }, cmsgs: [{ level: 'SOL_IP', type: 'IP_RETOPTS', value: { hex: '830704c6120002' } }] }];
+  t.deepEqual(run(mkCase({ socket: { caps: ['CAP_NET_ADMIN'] }, sends: lsrr }), '6.18.44').sends[0], { errno: 'EPERM', from: 'ip_options_get' });
+  t.deepEqual(run(mkCase({ socket: { caps: ['CAP_NET_ADMIN'] }, sends: lsrr }), '5.10.223').sends[0], { ret: 10 });
+});
+
+test('predict: a bind below ip_unprivileged_port_start without CAP_NET_BIND_SERVICE is a gap, said as one', (t) => {
+  const bind = (port: number, caps?: SocketSpec['caps'], sysctl: Record<string, string> = {}) => () =>
+    run(mkCase({ socket: { bind: { addr: '198.18.0.1', port }, ...(caps ? { caps } : {}) }, sends: [{}], net: { sysctl } }));
+  t.throws(bind(80, ['CAP_NET_RAW']), { name: 'Unmodelled', message: /port 80 without CAP_NET_BIND_SERVICE/ });
+  t.deepEqual(bind(80)().bind, { ret: 0 }, 'root');
+  t.deepEqual(bind(80, ['CAP_NET_BIND_SERVICE'])().bind, { ret: 0 });
+  t.deepEqual(bind(1024, [])().bind, { ret: 0 });
+  t.deepEqual(bind(0, [])().bind, { ret: 0 }, 'port 0: the kernel picks one');
+  t.deepEqual(bind(80, [], { 'net.ipv4.ip_unprivileged_port_start': '80' })().bind, { ret: 0 });
+});

@@ -46,7 +46,17 @@ export interface Program {
     txChecksum: boolean;
     gso: boolean;
   };
-  socket: { domain: number; type: number; protocol: number };
+  socket: {
+    domain: number;
+    type: number;
+    protocol: number;
+    /**
+     * Extension: the capability numbers (model/case.ts NET_CAPS) left in the
+     * sender's effective set for the socket calls; the other network ones are
+     * dropped. null or absent: all of them, as root.
+     */
+    caps?: number[] | null;
+  };
   setsockopt: ProgramSockopt[];
   bind: SockaddrIn | null;
   connect: SockaddrIn | null;

@@ -273,7 +273,7 @@ test.serial('the probe refuses SENDOPT lines with no SEND after them, and goes o
         };
         wake();
       });
-    t.regex((await lines(1))[0]!, /^READY skbdiff-probe\/2 /);
+    t.regex((await lines(1))[0]!, /^READY skbdiff-probe\/3 /);
     child.stdin.write('CASE 1 x\nNET 1500 - 0 0\nSOCKET 2 2 17\nSENDOPT 0 2 05000000\nRUN\n');
     t.regex((await lines(2))[1]!, /^ERR 1 bad request \(SENDOPT without a SEND after it\)/);
     child.stdin.write('CASE 2 y\nNET 1500 - 0 0\nSOCKET 2 2 17\nSENDOPT 0 2\n');
@@ -287,6 +287,36 @@ test.serial('the probe refuses SENDOPT lines with no SEND after them, and goes o
     child.stdin.end('QUIT\n');
     setTimeout(() => child.kill('SIGKILL'), 2000).unref();
     await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  }
+});
+
+test.serial('CAPS: the socket calls run without the dropped network capabilities, the lab keeps full privileges', async (t) => {
+  if (!root) {
+    t.log('not root: cannot create network namespaces');
+    t.pass();
+    return;
+  }
+  const SOCK_RAW = 3;
+  const raw = (id: string, caps: number[] | undefined): Program =>
+    udp(id, { socket: { domain: AF_INET, type: SOCK_RAW, protocol: 253, ...(caps !== undefined ? { caps } : {}) }, sends: [udpSend(4)] });
+  const p = await spawnProbe(['unshare', '--net', '--', probe, '--lab', 'veth'], { caseTimeoutMs: 10_000 });
+  try {
+    // inet_create: SOCK_RAW needs CAP_NET_RAW
+    const none = ok(t, await p.runCase(1, raw('raw-no-caps', [])));
+    t.deepEqual(none.results.socket, { errno: 'EPERM' });
+    t.deepEqual(ok(t, await p.runCase(2, raw('raw-net-admin', [12]))).results.socket, { errno: 'EPERM' });
+    const netRaw = ok(t, await p.runCase(3, raw('raw-net-raw', [13])));
+    t.true('ret' in netRaw.results.socket);
+    t.deepEqual(netRaw.results.sends, [{ ret: 4 }]);
+    // restored after the case: the next lab is built and a raw socket opens again without CAPS
+    const after = ok(t, await p.runCase(4, raw('raw-root-again', undefined)));
+    t.deepEqual(after.results.sends, [{ ret: 4 }]);
+    // __inet_bind: port 80 needs CAP_NET_BIND_SERVICE; the drop lasts until the last send
+    const bind80 = (caps: number[]) => udp('bind-80', { socket: { domain: AF_INET, type: SOCK_DGRAM, protocol: IPPROTO_UDP, caps }, bind: { addr: ip4('198.18.0.1'), port: 80 } });
+    t.deepEqual(ok(t, await p.runCase(5, bind80([13]))).results.bind, { errno: 'EACCES' });
+    t.deepEqual(ok(t, await p.runCase(6, bind80([10]))).results.bind, { ret: 0 });
+  } finally {
+    await p.close();
   }
 });
 

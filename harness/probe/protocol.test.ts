@@ -73,6 +73,19 @@ test('encodeProgram writes every request line of PROTOCOL.md in call order', (t)
   );
 });
 
+test('encodeProgram: CAPS after SOCKET only when the program has caps, as a hex mask of capability bits', (t) => {
+  const lines = (caps: number[] | null | undefined): string[] =>
+    encodeProgram(1, program({ socket: { domain: AF_INET, type: SOCK_DGRAM, protocol: IPPROTO_UDP, ...(caps !== undefined ? { caps } : {}) } })).split('\n');
+  t.false(lines(undefined).some((l) => l.startsWith('CAPS')), 'no caps: the request is what /2 sent');
+  t.false(lines(null).some((l) => l.startsWith('CAPS')));
+  const none = lines([]);
+  t.is(none[none.indexOf('SOCKET 2 2 17') + 1], 'CAPS 0');
+  t.true(lines([13]).includes('CAPS 2000')); // 1 << CAP_NET_RAW
+  t.true(lines([12]).includes('CAPS 1000')); // 1 << CAP_NET_ADMIN
+  t.true(lines([10, 12, 13]).includes('CAPS 3400'));
+  t.throws(() => lines([21]), { message: /capability 21 cannot be sent/ }); // CAP_SYS_ADMIN is not a case's to drop
+});
+
 test('encodeProgram: flags above 2^31 stay unsigned, ids with spaces stay one token, defaults are "-"', (t) => {
   const text = encodeProgram(0, program({
     id: 'a b',
@@ -161,7 +174,7 @@ test('CaseCollector folds one case into CallResults, sport and ifindex', (t) => 
   t.throws(() => feed(new CaseCollector(9), ['RES 9 socket ret=3', 'DONE 9']), { instanceOf: ProbeProtocolError });
 });
 
-const READY = 'READY skbdiff-probe/2 release=test tx=tx rx=rx txmac=02:53:4b:42:00:01';
+const READY = 'READY skbdiff-probe/3 release=test tx=tx rx=rx txmac=02:53:4b:42:00:01';
 
 test('spawnProbe kills a probe that does not finish a case in time and says so', async (t) => {
   const p = await spawnProbe(['bash', '-c', `echo '${READY}'; exec sleep 60`], { caseTimeoutMs: 300 });
@@ -181,11 +194,13 @@ test('spawnProbe reports a probe that dies, with its stderr', async (t) => {
   const err = await t.throwsAsync(p.runCase(1, program()), { instanceOf: ProbeError });
   t.regex(err?.message ?? '', /exited \(code 3\).*boom: no veth/);
   await t.throwsAsync(spawnProbe(['bash', '-c', 'echo nonsense']), { instanceOf: ProbeError });
-  // a probe of the previous protocol would not understand SENDOPT: refused at READY
-  await t.throwsAsync(spawnProbe(['bash', '-c', `echo '${READY.replace('/2', '/1')}'; exec sleep 5`]), {
-    instanceOf: ProbeError,
-    message: /expected READY skbdiff-probe\/2/,
-  });
+  // a probe of the previous protocol would not understand CAPS (nor /1 SENDOPT): refused at READY
+  for (const old of ['/2', '/1']) {
+    await t.throwsAsync(spawnProbe(['bash', '-c', `echo '${READY.replace('/3', old)}'; exec sleep 5`]), {
+      instanceOf: ProbeError,
+      message: /expected READY skbdiff-probe\/3/,
+    });
+  }
   await t.throwsAsync(spawnProbe(['/nonexistent/skbdiff-probe']), { instanceOf: ProbeError });
 });
 

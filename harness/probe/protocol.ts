@@ -1,5 +1,5 @@
 /**
- * The harness side of the probe protocol, `skbdiff-probe/2` (PROTOCOL.md
+ * The harness side of the probe protocol, `skbdiff-probe/3` (PROTOCOL.md
  * beside this file): the request encoder, an incremental reply parser, and a
  * driver that runs one case at a time over any transport (ProbeTransport: a
  * local child with spawnProbe, a remote process over SSH).
@@ -12,7 +12,20 @@ import { fileURLToPath } from 'node:url';
 import { ip4ToString, type Program, type SockaddrIn } from '../../model/program.js';
 import type { CallResult } from '../../model/result.js';
 
-export const PROBE_PROTOCOL = 'skbdiff-probe/2';
+export const PROBE_PROTOCOL = 'skbdiff-probe/3';
+
+/** The capabilities a `CAPS` line may keep (model/case.ts NET_CAPS); the probe drops the rest of these. */
+const CAPS_ALLOWED = [10, 12, 13];
+
+/** `CAPS <hex>`: bit n = capability n kept in the effective set for the socket calls (PROTOCOL.md "Requests"). */
+export function capsMask(caps: readonly number[]): string {
+  let m = 0;
+  for (const c of caps) {
+    if (!CAPS_ALLOWED.includes(c)) throw new Error(`capability ${c} cannot be sent (CAPS takes ${CAPS_ALLOWED.join(', ')})`);
+    m |= 1 << c;
+  }
+  return m.toString(16);
+}
 
 // ---- requests --------------------------------------------------------------
 
@@ -47,6 +60,8 @@ export function encodeProgram(seq: number, p: Program): string {
     lines.push(`SYSCTL ${name} ${hex(Buffer.from(value, 'utf8'))}`);
   }
   lines.push(`SOCKET ${p.socket.domain} ${p.socket.type} ${p.socket.protocol}`);
+  // No CAPS line: the calls keep the probe's capabilities (all, as root), as before the extension.
+  if (p.socket.caps != null) lines.push(`CAPS ${capsMask(p.socket.caps)}`);
   for (const o of p.setsockopt) lines.push(`SETSOCKOPT ${o.level} ${o.name} ${hex(o.value)}`);
   if (p.bind) lines.push(`BIND ${addr(p.bind)}`);
   if (p.connect) lines.push(`CONNECT ${addr(p.connect)}`);
