@@ -185,23 +185,33 @@ probeTest('DockerTarget: the container runs with NetworkMode none, unprivileged,
 });
 
 /** Starts `args` under node, waits until it owns a running container, returns it and the child. */
-async function childWithContainer(args: string[]) {
+/**
+ * A child process whose DockerTarget has a running container. With `ready`, also
+ * wait until the child prints it (its target has finished start(), handlers in place).
+ * The child is killed when the test ends, whatever happened.
+ */
+async function childWithContainer(t: { teardown(fn: () => void): void }, args: string[], ready?: string) {
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   let ids: string[] = [];
   const up = await until(async () => {
+    if (ready !== undefined && !out.includes(ready)) return false;
     ids = await ownedBy(child.pid!);
     if (ids.length === 0) return false;
-    return (await docker.getContainer(ids[0]!).inspect()).State.Running;
+    // The container may go between the listing and the inspection: not up (yet), not a failure.
+    return (await docker.getContainer(ids[0]!).inspect().catch(() => null))?.State.Running ?? false;
   }, 60_000);
   return { child, exited, ids, up, out: () => out };
 }
 
 probeTest('DockerTarget: SIGINT of `skbdiff run --target docker` removes the container (exit 130)', async (t) => {
-  const r = await childWithContainer(['bin/skbdiff.js', 'run', '--target', 'docker', 'harness/suites/frag.jsonl', 'harness/suites/udp.jsonl']);
+  const r = await childWithContainer(t, ['bin/skbdiff.js', 'run', '--target', 'docker', 'harness/suites/frag.jsonl', 'harness/suites/udp.jsonl']);
   t.true(r.up, `the run's container came up: ${r.out()}`);
   await new Promise((res) => setTimeout(res, 500)); // some cases in flight
   r.child.kill('SIGINT');
@@ -215,9 +225,10 @@ probeTest("DockerTarget: SIGINT with no other handler: the target's handler remo
     import { DockerTarget } from ${JSON.stringify(dockerJs)};
     const t = new DockerTarget();
     await t.start();
+    console.log('target started');
     setInterval(() => {}, 1000);
   `;
-  const r = await childWithContainer(['--input-type=module', '-e', script]);
+  const r = await childWithContainer(t, ['--input-type=module', '-e', script], 'target started');
   t.true(r.up, r.out());
   r.child.kill('SIGINT');
   const end = await r.exited;
@@ -230,9 +241,10 @@ probeTest('DockerTarget: SIGKILL of the harness: the probe sees EOF, dockerd rem
     import { DockerTarget } from ${JSON.stringify(dockerJs)};
     const t = new DockerTarget();
     await t.start();
+    console.log('target started');
     setInterval(() => {}, 1000);
   `;
-  const r = await childWithContainer(['--input-type=module', '-e', script]);
+  const r = await childWithContainer(t, ['--input-type=module', '-e', script], 'target started');
   t.true(r.up, r.out());
   r.child.kill('SIGKILL');
   await r.exited;
