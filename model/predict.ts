@@ -9,10 +9,10 @@ import type { Program, RunInputs } from './program.js';
 import type { Profile } from './profiles.js';
 import type { CallResult, ExpectedPacket, ExpectedResult, PacketRules } from './result.js';
 import { NET_CAPS } from './case.js';
-import { isErr, Unmodelled, type KErr } from './net/errors.js';
+import { isErr, type KErr } from './net/errors.js';
 import { inet_bind, inet_create, ip4_datagram_connect, sendmsg, setsockopt } from './net/ipv4/af_inet.js';
 import { idRule, type IdState, type WirePacket } from './net/ipv4/ip_output.js';
-import { sysctlInt, type Lab } from './net/sock.js';
+import type { Lab } from './net/sock.js';
 
 /** Stand-ins for run-time values when the model predicts alone (no run to read them from). */
 export const STANDIN_SPORT = 40000;
@@ -64,15 +64,8 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
     sysctl: new Map(program.net.sysctl),
     capNetRaw: hasCap(program, NET_CAPS.CAP_NET_RAW),
     capNetAdmin: hasCap(program, NET_CAPS.CAP_NET_ADMIN),
+    capNetBindService: hasCap(program, NET_CAPS.CAP_NET_BIND_SERVICE),
   };
-  // __inet_bind: a UDP port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE
-  // (inet_port_requires_bind_service, EACCES). The kernel model's inet_bind has no such
-  // check (Lab has no capNetBindService): a gap, said as one rather than passed as success.
-  const b = program.bind;
-  const udpLike = program.socket.type === 2 && [0, 17, 136].includes(program.socket.protocol);
-  if (b && udpLike && b.port > 0 && !hasCap(program, NET_CAPS.CAP_NET_BIND_SERVICE) && b.port < sysctlInt(lab, 'net.ipv4.ip_unprivileged_port_start', 1024)) {
-    throw new Unmodelled(`a bind to port ${b.port} without CAP_NET_BIND_SERVICE (__inet_bind: inet_port_requires_bind_service)`);
-  }
   const ids: IdState = { nextGroup: 0, connectedGroup: null, msOfDay: options.msOfDay ?? Date.now() % 86_400_000 };
   const sportIn = inputs?.sport ?? program.bind?.port ?? null;
   const sport = sportIn && sportIn > 0 ? sportIn : STANDIN_SPORT;

@@ -19,6 +19,8 @@ export interface Profile {
 
   /** `__sock_cmsg_send` SO_MARK: CAP_NET_ADMIN only (5.10) or CAP_NET_RAW or CAP_NET_ADMIN (6.1+). "net: Allow SO_MARK with CAP_NET_RAW via cmsg" (subject unverified). */
   soMarkCmsgAllowsNetRaw: boolean;
+  /** `sk_setsockopt` SO_PRIORITY above 6: CAP_NET_ADMIN only (5.10) or CAP_NET_RAW or CAP_NET_ADMIN (6.1+), like SO_MARK. */
+  soPriorityAllowsNetRaw: boolean;
   /** `__sock_cmsg_send` handles SO_PRIORITY (around 6.14; subject unverified). */
   soPriorityCmsg: boolean;
   /** `__sock_cmsg_send` handles SCM_TS_OPT_ID (around 6.13) and SCM_DEVMEM_DMABUF (around 6.12+; accepted in 6.18). */
@@ -74,6 +76,7 @@ type Switches = Omit<Profile, 'line' | 'release' | 'version'>;
 
 const LINE_5_10: Switches = {
   soMarkCmsgAllowsNetRaw: false,
+  soPriorityAllowsNetRaw: false,
   soPriorityCmsg: false,
   scmTsOptId: false,
   scmDevmemDmabuf: false,
@@ -99,6 +102,7 @@ const LINE_5_10: Switches = {
 const LINE_6_1: Switches = {
   ...LINE_5_10,
   soMarkCmsgAllowsNetRaw: true,
+  soPriorityAllowsNetRaw: true,
   timestampingFlagsMask: 0xffff,
   udpMaxSegments: 128,
   pingExtEcho: true,

@@ -83,6 +83,7 @@ export interface Lab {
   /** The probe runs as root: CAP_NET_RAW and CAP_NET_ADMIN in the case's user namespace. */
   capNetRaw: boolean;
   capNetAdmin: boolean;
+  capNetBindService: boolean;
 }
 
 export function sysctlInt(lab: Lab, name: string, dflt: number): number {

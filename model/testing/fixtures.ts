@@ -52,6 +52,7 @@ export function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
     sysctl: new Map(),
     capNetRaw: true,
     capNetAdmin: true,
+    capNetBindService: true,
     txGsoUdpL4: profileFor(release).gsoSoftwareHasUdpL4,
     ...o,
   };

@@ -168,3 +168,12 @@ test('sk_setsockopt SO_TXTIME: 6.12+ sockopt_validate_clockid allows REALTIME, M
     t.is(isErr(r) ? r.errno : 'ok', want, `${release} clockid ${clock}`);
   }
 });
+
+test('sk_setsockopt SO_PRIORITY above 6: CAP_NET_ADMIN on 5.10 (sock.c ns_capable), CAP_NET_RAW or CAP_NET_ADMIN from 6.1', (t) => {
+  const prio7 = Uint8Array.from([7, 0, 0, 0]);
+  for (const [release, want] of [['5.10.223', 'EPERM'], ['6.1.176', 'ok'], ['6.18.44', 'ok']] as const) {
+    const lab = mkLab(release, { capNetRaw: true, capNetAdmin: false });
+    const r = sk_setsockopt(lab, newSock('udp', 17, lab), 12, prio7);
+    t.is(isErr(r) ? r.errno : 'ok', want, release);
+  }
+});

@@ -127,7 +127,7 @@ export function sk_setsockopt(lab: Lab, sk: Sock, optname: number, optval: Uint8
       sk.noCheckTx = valbool;
       return true;
     case SO_PRIORITY:
-      if ((val >= 0 && val <= 6) || lab.capNetRaw || lab.capNetAdmin) {
+      if ((val >= 0 && val <= 6) || (lab.profile.soPriorityAllowsNetRaw && lab.capNetRaw) || lab.capNetAdmin) {
         sk.priority = val;
         return true;
       }

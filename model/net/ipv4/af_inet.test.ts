@@ -149,3 +149,14 @@ test('fib_add_ifaddr on lo: 127.255.255.255 is a broadcast route (EACCES without
   t.is(errno(sendmsg(l510, create(l510), send(0x7f000000), 40000, ids()).result), 'EACCES');
   t.is(sendmsg(lab, create(lab), send(0x7f000000), 40000, ids()).result, 4, '6.1+: 127.0.0.0 is a local address');
 });
+
+test('__inet_bind: a UDP port below ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE (inet_port_requires_bind_service) → EACCES', (t) => {
+  const lab = mkLab({ capNetBindService: false });
+  t.is(errno(inet_bind(lab, create(lab), { addr: 0xc6120001, port: 1023 }, 0)), 'EACCES');
+  t.is(errno(inet_bind(lab, create(lab), { addr: 0xc6120001, port: 1024 }, 0)), 'ok');
+  t.is(errno(inet_bind(lab, create(lab), { addr: 0xc6120001, port: 0 }, 40000)), 'ok', 'port 0 picks an unprivileged port');
+  t.is(errno(inet_bind(lab, create(lab), { addr: 0xc6120009, port: 80 }, 0)), 'EADDRNOTAVAIL', 'the address is checked first');
+  const low = mkLab({ capNetBindService: false, sysctl: new Map([['net.ipv4.ip_unprivileged_port_start', '80']]) });
+  t.is(errno(inet_bind(low, create(low), { addr: 0xc6120001, port: 80 }, 0)), 'ok');
+  t.is(errno(inet_bind(mkLab(), create(mkLab()), { addr: 0xc6120001, port: 80 }, 0)), 'ok', 'root');
+});

@@ -79,6 +79,10 @@ export function inet_bind(lab: Lab, sk: Sock, a: SockaddrIn, sport: number): tru
   const from = sk.kind === 'raw' ? 'raw_bind' : sk.kind === 'ping' ? 'ping_bind' : '__inet_bind';
   if (sk.kind === 'raw' && sk.state !== 'CLOSE') return kerr('EINVAL', from);
   if (!bindAddrOk(lab, sk, a.addr)) return kerr('EADDRNOTAVAIL', from);
+  // inet_port_requires_bind_service: a port below ip_unprivileged_port_start (PROT_SOCK).
+  if ((sk.kind === 'udp' || sk.kind === 'udplite') && a.port && a.port < sysctlInt(lab, 'net.ipv4.ip_unprivileged_port_start', 1024) && !lab.capNetBindService) {
+    return kerr('EACCES', from);
+  }
   if (sk.kind !== 'raw' && (sk.state !== 'CLOSE' || sk.num)) return kerr('EINVAL', from);
   const t = inet_addr_type(lab, a.addr);
   sk.rcvSaddr = a.addr;
