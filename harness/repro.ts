@@ -159,7 +159,7 @@ export function reproducer(c: Case, expected: ExpectedResult, observed?: Observe
   w(' * Exit:  0 as expected, 1 a difference, 2 the lab could not be built.');
   w(' */');
   w('#define _GNU_SOURCE');
-  for (const h of ['arpa/inet.h', 'errno.h', 'linux/if_packet.h', 'net/ethernet.h', 'net/if.h', 'netinet/in.h', 'poll.h', 'sched.h', 'stdint.h', 'stdio.h', 'stdlib.h', 'string.h', 'sys/socket.h', 'sys/time.h', 'sys/uio.h', 'unistd.h']) w(`#include <${h}>`);
+  for (const h of ['arpa/inet.h', 'errno.h', 'linux/capability.h', 'linux/if_packet.h', 'sys/syscall.h', 'net/ethernet.h', 'net/if.h', 'netinet/in.h', 'poll.h', 'sched.h', 'stdint.h', 'stdio.h', 'stdlib.h', 'string.h', 'sys/socket.h', 'sys/time.h', 'sys/uio.h', 'unistd.h']) w(`#include <${h}>`);
   w();
   w('struct want { int is_errno; long value; const char *name; };');
   w('static int differ;');
@@ -268,7 +268,7 @@ struct exp_packet {
   ];
   calls.forEach(({ o, s, before }, i) => {
     w(`/* setsockopt ${i}${before === null ? '' : ` (before send ${before})`}: ${String(s.level)} ${String(s.name)} = ${JSON.stringify(s.value)} */`);
-    w(`static uint8_t opt${i}[${Math.max(1, o.value.length)}] = {\n${bytesInit(o.value)}\n};`);
+    w(`static uint8_t opt${i}[${Math.max(1, o.value.length)}] __attribute__((unused)) = {\n${bytesInit(o.value)}\n};`);
   });
   const callAt = (before: number | null): Array<{ i: number; o: (typeof calls)[number]['o']; s: (typeof calls)[number]['s'] }> =>
     calls.map((x, i) => ({ ...x, i })).filter((x) => x.before === before);
@@ -280,11 +280,11 @@ struct exp_packet {
   };
   p.sends.forEach((s, i) => {
     const spec = c.sends[i]!;
-    if ('hex' in spec.payload) w(`static uint8_t payload${i}[${Math.max(1, s.payload.length)}] = {\n${bytesInit(s.payload)}\n};`);
-    else w(`static uint8_t payload${i}[${Math.max(1, s.payload.length)}]; /* ${s.payload.length} bytes, byte i = i & 0xff (filled in main) */`);
+    if ('hex' in spec.payload) w(`static uint8_t payload${i}[${Math.max(1, s.payload.length)}] __attribute__((unused)) = {\n${bytesInit(s.payload)}\n};`);
+    else w(`static uint8_t payload${i}[${Math.max(1, s.payload.length)}] __attribute__((unused)); /* ${s.payload.length} bytes, byte i = i & 0xff (filled in main) */`);
     if (spec.control) {
       w(`/* send ${i} control buffer: the case's own ${s.control.length} bytes, as given */`);
-      w(`static uint8_t control${i}[${Math.max(1, s.control.length)}] __attribute__((aligned(8))) = {\n${bytesInit(s.control)}\n};`);
+      w(`static uint8_t control${i}[${Math.max(1, s.control.length)}] __attribute__((aligned(8), unused)) = {\n${bytesInit(s.control)}\n};`);
     } else if (spec.cmsgs.length) {
       const layout = layoutControl(
         spec.cmsgs.map((m) => {
@@ -294,7 +294,7 @@ struct exp_packet {
       );
       if (Buffer.compare(Buffer.from(layout.control), Buffer.from(s.control)) !== 0) throw new Error('reproducer: control layout differs from model/lower.ts');
       w(`/* send ${i} control buffer, ${s.control.length} bytes (struct cmsghdr: 8-byte cmsg_len, int level, int type; data; padding to 8) */`);
-      w(`static uint8_t control${i}[${s.control.length}] __attribute__((aligned(8))) = {`);
+      w(`static uint8_t control${i}[${s.control.length}] __attribute__((aligned(8), unused)) = {`);
       spec.cmsgs.forEach((m, j) => {
         const at = layout.headerAt[j]!;
         const v = valueBytes(m.value);
@@ -351,8 +351,21 @@ struct exp_packet {
   w('\t\treturn 2;');
   w('\t}');
   w();
-  w('\t/* the calls: socket, setsockopt..., bind, connect, sends (case-format.md "The socket") */');
-  w(`\tint fd = socket(${p.socket.domain}, ${p.socket.type}, ${p.socket.protocol}); /* AF_INET, ${c.socket.type === 'raw' ? 'SOCK_RAW' : 'SOCK_DGRAM'}, ${c.socket.protocol} */`);
+  const caps = p.socket.caps;
+  if (caps) {
+    // socket.caps (case format extension): the network capabilities not listed are
+    // dropped from the effective set for the case's calls, kept permitted, restored after.
+    const drop = [10, 12, 13].filter((n) => !caps.includes(n));
+    w(`\t/* socket.caps ${JSON.stringify(c.socket.caps)}: drop ${drop.map((n) => ({ 10: 'CAP_NET_BIND_SERVICE', 12: 'CAP_NET_ADMIN', 13: 'CAP_NET_RAW' })[n as 10 | 12 | 13]).join(', ') || 'nothing'} from the effective set for the calls */`);
+    w('	struct __user_cap_header_struct caph = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };');
+    w('	struct __user_cap_data_struct capd[2], capsaved[2];');
+    w('	if (syscall(SYS_capget, &caph, capd) < 0) { perror("capget"); return 2; }');
+    w('	memcpy(capsaved, capd, sizeof(capd));');
+    w(`	capd[0].effective &= ~0x${drop.reduce((m, n) => m | (1 << n), 0).toString(16)}u;`);
+    w('	if (syscall(SYS_capset, &caph, capd) < 0) { perror("capset"); return 2; }');
+  }
+  w('	/* the calls: socket, setsockopt..., bind, connect, sends (case-format.md "The socket") */');
+  w(`	int fd = socket(${p.socket.domain}, ${p.socket.type}, ${p.socket.protocol}); /* AF_INET, ${c.socket.type === 'raw' ? 'SOCK_RAW' : 'SOCK_DGRAM'}, ${c.socket.protocol} */`);
   if (expected.socket) {
     w('\tcheck("socket", fd < 0 ? -1 : 0, errno, want_socket);');
     w('\tif (fd >= 0)');
@@ -414,6 +427,7 @@ struct exp_packet {
     w('\t}');
   }
   w();
+  if (caps) w('\tif (syscall(SYS_capset, &caph, capsaved) < 0) { perror("capset (restore)"); return 2; }');
   w('\t/* the port the kernel picked (the UDP source port, the ping echo id) */');
   w('\tstruct sockaddr_in me;');
   w('\tsocklen_t melen = sizeof(me);');
