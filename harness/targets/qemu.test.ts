@@ -12,26 +12,11 @@ import { loadCases, runCases, type CaseInput } from '../run.js';
 import { builtinSuiteFiles } from '../suites.js';
 import { debianUpstreamVersion, offloadLimit, parseVirtioFeatures, QemuTarget, type NicOffload } from './qemu.js';
 import { defaultProbePath } from './netns.js';
+import { caseFile } from '../testing/fixtures.js';
 
 // One guest at a time (two TCG guests on 2 cores slow each other past their budgets): every test here is serial.
 const guestTest = existsSync(defaultProbePath) ? test.serial : test.serial.skip;
 
-/** Case lines of the built-in suite by id, written to a fresh .jsonl named `group`.jsonl. */
-function caseFile(t: import('ava').ExecutionContext, ids: string[], group = 'picked'): string {
-  const lines = new Map<string, string>();
-  for (const f of builtinSuiteFiles()) {
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
-      const m = /"id": *"([^"]+)"/.exec(line);
-      if (m && ids.includes(m[1]!)) lines.set(m[1]!, line);
-    }
-  }
-  for (const id of ids) if (!lines.has(id)) throw new Error(`no case ${id} in the built-in suite`);
-  const dir = mkdtempSync(join(tmpdir(), 'skbdiff-qemutest-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, `${group}.jsonl`);
-  writeFileSync(file, ids.map((id) => lines.get(id)!).join('\n') + '\n');
-  return file;
-}
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
 const netnsList = (): string => execFileSync('lsns', ['-t', 'net', '-n', '-o', 'NS'], { encoding: 'utf8' });

@@ -13,6 +13,7 @@ import { GUEST_MODULES } from '../../vms/initramfs.js';
 import { resolveKernel } from '../../vms/kernels.js';
 import { Guest } from '../../vms/qemu.js';
 import { defaultProbePath } from './netns.js';
+import { caseFile } from '../testing/fixtures.js';
 import {
   HostKeyNotPinned,
   hostKeyFromKnownHosts,
@@ -83,22 +84,6 @@ test('no pinned host key: refused before connecting, with how to get one', (t) =
 
 const guestTest = existsSync(defaultProbePath) && existsSync('/usr/bin/tcpdump') ? test.serial : test.serial.skip;
 
-/** Case lines of the built-in suite by id, written to a fresh .jsonl. */
-function caseFile(t: import('ava').ExecutionContext, ids: string[]): string {
-  const lines = new Map<string, string>();
-  for (const f of builtinSuiteFiles()) {
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
-      const m = /"id": *"([^"]+)"/.exec(line);
-      if (m && ids.includes(m[1]!)) lines.set(m[1]!, line);
-    }
-  }
-  for (const id of ids) if (!lines.has(id)) throw new Error(`no case ${id} in the built-in suite`);
-  const dir = mkdtempSync(join(tmpdir(), 'skbdiff-sshtest-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'picked.jsonl');
-  writeFileSync(file, ids.map((id) => lines.get(id)!).join('\n') + '\n');
-  return file;
-}
 
 const CASES = ['udp-basic-100', 'udp-unbound-autobind', 'frag-mtu68-100', 'frag-mtu68-opts40-50', 'gso-sockopt-1000-3000-csum-only', 'gso-sockopt-1000-3000-offload-on'];
 
