@@ -5,22 +5,11 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import type { Program } from '../model/program.js';
 import { ip4 } from '../model/program.js';
-import { Capture } from './capture.js';
+import { watchMainNamespace } from './testing/fixtures.js';
 import { NetnsTarget, defaultProbePath } from './targets/netns.js';
-
-const inBench = (a: number): boolean => a >>> 17 === ip4('198.18.0.0') >>> 17;
-
-/** IPv4 source and destination of a LINUX_SLL (113) or Ethernet (1) frame, or null if not IPv4. */
-function ipv4Addrs(linktype: number, f: Uint8Array): [number, number] | null {
-  const b = Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-  const hdr = linktype === 113 ? 16 : linktype === 1 ? 14 : -1;
-  if (hdr < 0 || b.length < hdr + 20 || b.readUInt16BE(hdr - 2) !== 0x0800) return null;
-  return [b.readUInt32BE(hdr + 12), b.readUInt32BE(hdr + 16)];
-}
 
 function udp(id: string, n: number, mtu: number): Program {
   return {
@@ -35,19 +24,10 @@ function udp(id: string, n: number, mtu: number): Program {
 }
 
 (existsSync(defaultProbePath) ? test : test.skip)('no 198.18.0.0/15 traffic, address or route in the main netns while cases run', async (t) => {
-  const seen: Array<[number, number]> = [];
-  const frames: number[] = [];
-  let loopbackMarkerSeen = false;
-  const marker = Buffer.from(`skbdiff-isolation-${process.pid}-${Date.now()}`);
-  // No filter: every frame on every interface of this namespace is looked at here.
-  const cap = Capture.open({ device: 'any' }, (f) => {
-    frames.push(f.data.length);
-    const a = ipv4Addrs(f.linktype, f.data);
-    if (a) seen.push(a);
-    if (Buffer.from(f.data).includes(marker)) loopbackMarkerSeen = true;
-  });
+  const watch = watchMainNamespace();
   const target = new NetnsTarget();
   let packetsSent = 0;
+  let seen: Awaited<ReturnType<typeof watch.stop>>;
   try {
     await target.start();
     const batch = [udp('small', 100, 1500), udp('frag', 3000, 1500), udp('frag-small-mtu', 2000, 576), udp('max', 1472, 1500), udp('big', 9000, 1500)];
@@ -58,20 +38,13 @@ function udp(id: string, n: number, mtu: number): Program {
         packetsSent += o.result.packets.length;
       }
     }
-    // Proof the capture works: a datagram on this namespace's loopback must be seen.
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((r) => s.send(marker, 9, '127.0.0.1', () => r()));
-    s.close();
-    const end = Date.now() + 3000;
-    while (!loopbackMarkerSeen && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   } finally {
     await target.close();
-    cap.close();
+    seen = await watch.stop();
   }
   t.true(packetsSent >= 4 * 5, `the cases did send (${packetsSent} datagrams inside the lab)`);
-  t.true(loopbackMarkerSeen, `the capture on "any" saw the loopback marker (${frames.length} frames seen)`);
-  const leaked = seen.filter(([s, d]) => inBench(s) || inBench(d));
-  t.deepEqual(leaked, [], 'no 198.18.0.0/15 packet in the main netns');
+  t.true(seen.markerSeen, `the capture on "any" saw the loopback marker (${seen.frames} frames seen)`);
+  t.deepEqual(seen.leaked, [], 'no 198.18.0.0/15 packet in the main netns');
 
   const addrs = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' });
   t.notRegex(addrs, /inet 198\.(18|19)\./, 'no 198.18.0.0/15 address in the main netns');
