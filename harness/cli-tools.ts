@@ -18,7 +18,7 @@ import { lower } from '../model/lower.js';
 import { predict } from '../model/predict.js';
 import { profileFor } from '../model/profiles.js';
 import type { Case } from '../model/case.js';
-import { predictInputs, type Target } from './target.js';
+import { predictInputs, profileRelease, type Target } from './target.js';
 
 export class ToolUsageError extends Error {}
 
@@ -127,7 +127,7 @@ export async function minimizeTool(positional: string[], flags: Record<string, s
   const target = makeTarget('minimize', flags, targets, err);
   try {
     const info = await target.start();
-    const release = flagValue(flags, 'kernel-profile') ?? info.details['profile_release'] ?? info.release;
+    const release = flagValue(flags, 'kernel-profile') ?? profileRelease(info);
     const first = await observe(target, c, release);
     if (first.findings.length === 0) {
       err.write(`skbdiff: minimize: ${c.id} does not differ on ${info.release} (profile ${first.profile.line}): nothing to minimise\n`);
@@ -149,7 +149,7 @@ export async function reproTool(positional: string[], flags: Record<string, stri
   const target = makeTarget('repro', flags, targets, err);
   try {
     const info = await target.start();
-    const release = flagValue(flags, 'kernel-profile') ?? info.details['profile_release'] ?? info.release;
+    const release = flagValue(flags, 'kernel-profile') ?? profileRelease(info);
     const { obs, expected } = await observe(target, c, release);
     out.write(reproducer(c, expected, obs.result, { release: info.release, captureMsOfDay: obs.captureMsOfDay }));
     return 0;

@@ -24,7 +24,7 @@ import type { PcapWriter } from './pcapfile.js';
 import { renderFinding } from './render.js';
 import type { CaseRecord, ErrorKind, RunResults } from './results.js';
 import { jsonify, RESULTS_FORMAT } from './results.js';
-import { predictInputs, type Target, type TargetInfo } from './target.js';
+import { predictInputs, profileRelease, type Target, type TargetInfo } from './target.js';
 import { DockerTarget } from './targets/docker.js';
 import { NetnsTarget } from './targets/netns.js';
 import { QemuTarget, type KernelSpec } from './targets/qemu.js';
@@ -176,7 +176,7 @@ export async function runCases(cases: readonly CaseInput[], target: Target, opts
     if (info) {
       try {
         // A target may know a more precise release for the profile than uname -r (a Debian ABI name: uname -v).
-        profile = profileFor(opts.kernelProfile ?? info.details['profile_release'] ?? info.release);
+        profile = profileFor(opts.kernelProfile ?? profileRelease(info));
       } catch (e) {
         problems.push(message(e));
       }

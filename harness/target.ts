@@ -8,6 +8,11 @@ import type { ObservedResult } from '../model/result.js';
 export interface TargetInfo {
   /** `uname -r` of the kernel under test: selects the model's version profile. */
   release: string;
+  /**
+   * A more precise release for the profile, where the target knows one: a Debian
+   * ABI name (6.1.0-50-cloud-amd64) names no point release, `uname -v` does (6.1.176).
+   */
+  profileRelease?: string;
   /** Free-form facts for the report ("KVM", "TCG", the image, the host). */
   details: Record<string, string>;
 }
@@ -50,4 +55,9 @@ export function predictInputs(obs: Observation): Partial<RunInputs> {
   if (i?.tx_ifindex !== undefined) inputs.txIfindex = i.tx_ifindex;
   if (i?.tx_gso_udp_l4 !== undefined) inputs.txGsoUdpL4 = i.tx_gso_udp_l4;
   return inputs;
+}
+
+/** The release the model's profile is chosen by: the precise one when the target knows it. */
+export function profileRelease(info: TargetInfo): string {
+  return info.profileRelease ?? info.release;
 }

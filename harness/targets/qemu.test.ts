@@ -102,7 +102,7 @@ guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; 
   const info = await target.start();
   t.regex(info.release, /^6\.1\.0-\d+-cloud-amd64$/);
   // The Debian ABI name has no point release; uname -v has it, and the profile is picked from it.
-  t.regex(info.details['profile_release'] ?? '', /^6\.1\.\d+$/);
+  t.regex(info.profileRelease ?? '', /^6\.1\.\d+$/);
   t.log(`${info.details['accel']}, boot ${info.details['boot_seconds']} s, ${info.details['uname_v']}`);
   // virtio feature bits 0 (VIRTIO_NET_F_CSUM) and 11 (HOST_TSO4) negotiated: the guest may hand the NIC unfinished
   // packets when a case turns the ethtool switches on. 6.1's virtio_net knows no HOST_USO (bit 56, from 6.2).
@@ -117,7 +117,7 @@ guestTest('qemu target on debian:6.1: cases pass over SSH with capture on tap0; 
 
   const r = await runCases(cases, target, { predict });
   for (const c of r.cases) t.log(`${c.id}: ${c.verdict}${c.error ? ` (${c.error.message.slice(0, 160)})` : ''}${c.rendered.length ? ` ${c.rendered.join(' | ')}` : ''}`);
-  t.is(r.profile?.release, info.details['profile_release']);
+  t.is(r.profile?.release, info.profileRelease);
   t.deepEqual(r.cases.slice(0, UDP_FRAG_PING.length).map((c) => c.verdict), UDP_FRAG_PING.map(() => 'pass'));
   // Captured on tap0: the fragments are there, byte for byte what the model predicted.
   t.is(r.cases.find((c) => c.id === 'frag-mtu68-100')?.observed?.packets.length, 3);

@@ -158,12 +158,11 @@ export class QemuTarget implements Target {
       boot_seconds: (live.guest.times.sshMs / 1000).toFixed(1),
       capture: 'libpcap on tap0 (host side of the guest NIC, vnet header: what the guest handed its NIC, unsegmented, partial checksums as they were)',
       offload: `virtio-net negotiated ${has(nic.csum, 'CSUM')}, ${has(nic.tso4, 'HOST_TSO4')}, ${has(nic.uso, 'HOST_USO')}; ethtool switches per case` +
-        (nic.uso ? '' : '; a case whose prediction needs NETIF_F_GSO_UDP_L4 on the device is an error'),
+        (nic.uso ? '' : '; UDP GSO packets are segmented before the driver (inputs.tx_gso_udp_l4 false)'),
       kconfig: config ?? 'no .config found beside the image (not checked)',
     };
     // A Debian ABI release (6.1.0-50-cloud-amd64) names no point release; uname -v does.
-    if (upstream) details['profile_release'] = upstream;
-    this.info = { release, details };
+    this.info = { release, details, ...(upstream ? { profileRelease: upstream } : {}) };
     return this.info;
   }
 

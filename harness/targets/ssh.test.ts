@@ -122,7 +122,7 @@ guestTest('ssh target on a debian:6.1 guest: probe in an anonymous netns there, 
   const target = new SshTarget({ sock: transport, privateKey: guest.initramfs.clientPrivateKey, hostPublicKey: guest.initramfs.hostPublicKey, log: (l) => t.log(l) });
   const info = await target.start();
   t.regex(info.release, /^6\.1\.0-\d+-cloud-amd64$/);
-  t.regex(info.details['profile_release'] ?? '', /^6\.1\.\d+$/);
+  t.regex(info.profileRelease ?? '', /^6\.1\.\d+$/);
   const during = await remoteState(observer);
   t.log(`during: ${during.procs.replace(/\n/g, ' | ')}; ${during.netns} netns`);
   t.regex(during.procs, /skbdiff-probe --lab veth/);

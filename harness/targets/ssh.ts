@@ -315,8 +315,7 @@ export class SshTarget implements Target {
         capture: `tcpdump -i ${lab.rx} -U -w - --immediate-mode in the probe's netns, pcap streamed over SSH`,
         probe: this.remoteProbe!,
       };
-      if (upstream) details['profile_release'] = upstream;
-      this.info = { release, details };
+      this.info = { release, details, ...(upstream ? { profileRelease: upstream } : {}) };
       return this.info;
     } catch (e) {
       await this.close();
