@@ -379,20 +379,19 @@ struct exp_packet {
     w('\t\tstruct sockaddr_in sin;');
     w('\t\t(void)sin;');
     emitCalls(null, '\t\t');
-    const sa = (what: string, e: { addr: number; port: number }): void => {
+    const sa = (e: { addr: number; port: number }): void => {
       w(`\t\tmemset(&sin, 0, sizeof(sin));`);
       w(`\t\tsin.sin_family = AF_INET;`);
       w(`\t\tsin.sin_port = htons(${e.port});`);
       w(`\t\tsin.sin_addr.s_addr = htonl(0x${e.addr.toString(16).padStart(8, '0')}); /* ${ip4ToString(e.addr)} */`);
-      void what;
     };
     if (p.bind) {
-      sa('bind', p.bind);
+      sa(p.bind);
       w('\t\tr = bind(fd, (struct sockaddr *)&sin, sizeof(sin));');
       w('\t\tcheck("bind", r, errno, want_bind);');
     }
     if (p.connect) {
-      sa('connect', p.connect);
+      sa(p.connect);
       w('\t\tr = connect(fd, (struct sockaddr *)&sin, sizeof(sin));');
       w('\t\tcheck("connect", r, errno, want_connect);');
     }
@@ -411,7 +410,7 @@ struct exp_packet {
       w('\t\t\t};');
       w(`\t\t\tstruct msghdr m = { .msg_iov = iov, .msg_iovlen = ${s.iov.length} };`);
       if (s.to) {
-        sa('to', s.to);
+        sa(s.to);
         w('\t\t\tm.msg_name = &sin;');
         w('\t\t\tm.msg_namelen = sizeof(sin);');
       }

@@ -11,8 +11,7 @@
  * was appended), which `__ip_append_data` and `ip_do_fragment` produce on
  * both the fast and the slow path.
  */
-import { emit, FLAG_DF, FLAG_MF, HEADER_LEN, MIN_MTU } from '../../wire/ipv4.js';
-import { headerChecksum } from '../../wire/ipv4.js';
+import { FLAG_DF, FLAG_MF, HEADER_LEN, headerChecksum, MIN_MTU } from '../../wire/ipv4.js';
 import { kerr, Unmodelled, type KErr } from '../errors.js';
 import { ip_options_build, ip_options_fragment, type IpOptions } from './ip_options.js';
 import { IP_MAX_MTU, RTN_MULTICAST, type Rtable } from './route.js';
@@ -337,7 +336,7 @@ export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb): WirePacke
     if ('kind' in frags) return frags;
     packets = frags;
   } else {
-    packets = [{ bytes: finish(skb.header, skb.body, { tot: total }), id: skb.id, tsTimes: skb.tsTimes }];
+    packets = [{ bytes: finish(skb.header, skb.body), id: skb.id, tsTimes: skb.tsTimes }];
   }
   return skb.rt.dev === 'tx' ? packets : [];
 }
@@ -371,7 +370,7 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
     const frag = ((mf ? FLAG_MF : 0) | ((baseOff + off) >> 3)) >>> 0;
     hdr[6] = frag >> 8;
     hdr[7] = frag & 0xff;
-    out.push({ bytes: finish(hdr, skb.body.subarray(off, end), {}), id: skb.id, tsTimes: first ? skb.tsTimes : [] });
+    out.push({ bytes: finish(hdr, skb.body.subarray(off, end)), id: skb.id, tsTimes: first ? skb.tsTimes : [] });
   }
   return out;
 }
@@ -385,9 +384,8 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
 function gsoSegments(lab: Lab, skb: Skb): WirePacket[] {
   // harmonize_features drops GSO without checksum offload; the device's own GSO_UDP_L4 is a run input.
   const superPacket = lab.gso && lab.txChecksum && lab.txGsoUdpL4;
-  const hlen = skb.header.length;
   if (superPacket) {
-    return [{ bytes: finish(skb.header, skb.body, {}), id: skb.id, tsTimes: skb.tsTimes }];
+    return [{ bytes: finish(skb.header, skb.body), id: skb.id, tsTimes: skb.tsTimes }];
   }
   const udpHdr = skb.body.subarray(0, 8);
   const data = skb.body.subarray(8);
@@ -400,9 +398,8 @@ function gsoSegments(lab: Lab, skb: Skb): WirePacket[] {
     seg.set(chunk, 8);
     skb.segmentFill?.(seg);
     // inet_gso_segment copies the whole header (options included) into every segment.
-    out.push({ bytes: finish(skb.header.slice(), seg, {}), id: plusId(skb.id, i), tsTimes: skb.tsTimes });
+    out.push({ bytes: finish(skb.header.slice(), seg), id: plusId(skb.id, i), tsTimes: skb.tsTimes });
   }
-  void hlen;
   return out;
 }
 
@@ -419,17 +416,13 @@ function plusId(id: IdChoice, i: number): IdChoice {
 }
 
 /** `__ip_local_out`: tot_len and `ip_send_check`. */
-function finish(header: Uint8Array, body: Uint8Array, _o: { tot?: number }): Uint8Array {
+function finish(header: Uint8Array, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(header.length + body.length);
   out.set(header);
   out.set(body, header.length);
   out[2] = out.length >> 8;
   out[3] = out.length & 0xff;
-  out[10] = 0;
-  out[11] = 0;
-  const c = headerChecksum(out);
-  out[10] = c >> 8;
-  out[11] = c & 0xff;
+  ip_send_check(out);
   return out;
 }
 
@@ -444,7 +437,7 @@ export function idRule(id: IdChoice, bytes: Uint8Array): IdRule {
       if (((bytes[4]! << 8) | bytes[5]!) !== id.id) {
         bytes[4] = id.id >> 8;
         bytes[5] = id.id & 0xff;
-        fixChecksum(bytes);
+        ip_send_check(bytes);
       }
       return { rule: 'exact' };
     case 'sequence':
@@ -452,10 +445,9 @@ export function idRule(id: IdChoice, bytes: Uint8Array): IdRule {
   }
 }
 
-function fixChecksum(bytes: Uint8Array): void {
-  bytes[10] = 0;
-  bytes[11] = 0;
-  const c = headerChecksum(bytes);
+/** `ip_send_check`: the header checksum over the header as it now is. */
+function ip_send_check(bytes: Uint8Array): void {
+  const c = headerChecksum(bytes); // computed with the field taken as zero
   bytes[10] = c >> 8;
   bytes[11] = c & 0xff;
 }
@@ -479,4 +471,3 @@ export function writeBe32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v & 255;
 }
 
-void emit;

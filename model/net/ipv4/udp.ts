@@ -15,7 +15,6 @@ import {
   ip_setup_cork,
   ipcm_init_sk,
   MSG_CONFIRM,
-  MSG_DONTROUTE,
   MSG_MORE,
   MSG_OOB,
   MSG_PROBE,
@@ -122,8 +121,8 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     faddr = ipc.opt.faddr;
   }
   // SO_DONTROUTE, MSG_DONTROUTE and strict source routing look up on-link routes
-  // only (RTO_ONLINK / RT_SCOPE_LINK); in the lab every route is on-link.
-  void (sk.localroute || m.flags & MSG_DONTROUTE || ipc.opt?.isStrictroute);
+  // only (RTO_ONLINK / RT_SCOPE_LINK): in the lab every route is on-link, so the
+  // lookup below is the same either way.
   if (ipv4_is_multicast(daddr)) {
     if (!ipc.oif) ipc.oif = sk.mcIndex;
     if (!saddr) saddr = sk.mcAddr;
