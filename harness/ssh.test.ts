@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as net from 'node:net';
 import ssh2 from 'ssh2';
-import { SshSession, SshError, generateEd25519, hostKeyBlob, type SshTarget } from './ssh.js';
+import { SshSession, SshError, generateEd25519, hostKeyBlob, type SshEndpoint } from './ssh.js';
 
 /** An ssh2 server on 127.0.0.1 that accepts one client key and runs `cat`, `exit N` and `sleep`. */
 async function server(t: import('ava').ExecutionContext, hostKey: string, clientPublicKey: string): Promise<number> {
@@ -58,7 +58,7 @@ test('generateEd25519 keys parse with ssh2 and agree with their public line', (t
 test('exec with stdin, exit codes, and a pinned host key', async (t) => {
   const { host, client } = keys();
   const port = await server(t, host.privateKey, client.publicKey);
-  const target: SshTarget = { host: '127.0.0.1', port, privateKey: client.privateKey, hostPublicKey: host.publicKey };
+  const target: SshEndpoint = { host: '127.0.0.1', port, privateKey: client.privateKey, hostPublicKey: host.publicKey };
   const s = await SshSession.connect(target);
   t.teardown(() => s.close());
   const r = await s.exec('cat', { stdin: 'hello\nworld\n' });

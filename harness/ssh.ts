@@ -10,7 +10,8 @@ import * as crypto from 'node:crypto';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 
-export interface SshTarget {
+/** Where and how to log in: the connection half of every SSH use (guests, remote machines). */
+export interface SshEndpoint {
   /** TCP host and port; or `sock` below. */
   host?: string;
   port?: number;
@@ -59,7 +60,7 @@ export class SshSession {
     client.on('error', () => {}); // later errors surface through the channel calls
   }
 
-  static connect(target: SshTarget): Promise<SshSession> {
+  static connect(target: SshEndpoint): Promise<SshSession> {
     const label = target.sock ? 'ssh (proxy)' : `ssh ${target.username ?? 'root'}@${target.host}:${target.port ?? 22}`;
     const expected = hostKeyBlob(target.hostPublicKey);
     return new Promise((resolve, reject) => {
@@ -170,7 +171,7 @@ export class SshSession {
 }
 
 /** Retry connecting until `deadlineMs` (epoch ms): for a server still starting. Host-key mismatches are not retried. */
-export async function connectWithRetry(target: SshTarget, deadlineMs: number, intervalMs = 100): Promise<SshSession> {
+export async function connectWithRetry(target: SshEndpoint, deadlineMs: number, intervalMs = 100): Promise<SshSession> {
   for (;;) {
     try {
       return await SshSession.connect(target);

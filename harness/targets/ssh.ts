@@ -27,24 +27,16 @@ import type { Duplex } from 'node:stream';
 import type { Program } from '../../model/program.js';
 import { probePath as localProbePath, startProbe, type ProbeProcess } from '../probe/protocol.js';
 import { shellQuote } from '../probe/ssh-probe.js';
-import { hostKeyBlob, SshError, SshSession, type RemoteProcess } from '../ssh.js';
+import { hostKeyBlob, SshError, SshSession, type RemoteProcess, type SshEndpoint } from '../ssh.js';
 import type { Observation, Target, TargetInfo } from '../target.js';
 import { buildObservation, failedObservation, FenceSorter } from './lab-capture.js';
 import { PcapStreamParser } from './pcap-stream.js';
 import { debianUpstreamVersion } from './qemu.js';
 
-export interface SshTargetOptions {
-  /** TCP host and port (default 22); or `sock`. */
-  host?: string;
-  port?: number;
-  /** A transport already connected to the remote's SSH server (tests: nsenter + nc into a guest's netns). */
-  sock?: () => Duplex;
+/** The remote machine (an SshEndpoint: host/port or sock, login, pinned host key) and what to run there. */
+export interface SshTargetOptions extends Omit<SshEndpoint, 'connectTimeoutMs'> {
   /** Login name (default root). */
   username?: string;
-  /** OpenSSH private key text. */
-  privateKey: string;
-  /** The remote's host key, `ssh-ed25519 AAAA…`: mandatory, nothing is learnt on first use. */
-  hostPublicKey: string;
   /** Run the remote commands through `sudo -n` (passwordless sudo) when the login is not root. */
   sudo?: boolean;
   /** The static probe to upload (default kernel-probes/build/skbdiff-probe). */
