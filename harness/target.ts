@@ -61,3 +61,18 @@ export function predictInputs(obs: Observation): Partial<RunInputs> {
 export function profileRelease(info: TargetInfo): string {
   return info.profileRelease ?? info.release;
 }
+
+/** Cases one at a time, in call order: a target's probe runs one case at a time; `idle()` waits out the last. */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(f: () => Promise<T>): Promise<T> {
+    const r = this.tail.then(f);
+    this.tail = r.catch(() => {});
+    return r;
+  }
+
+  async idle(): Promise<void> {
+    await this.tail;
+  }
+}

@@ -45,7 +45,7 @@ import { PassThrough, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { Program } from '../../model/program.js';
 import { startProbe, type ProbeProcess, type ProbeTransport } from '../probe/protocol.js';
-import type { Observation, Target, TargetInfo } from '../target.js';
+import { type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
 import { buildObservation, failedObservation, FenceSorter, NetnsCapture } from './lab-capture.js';
 import { defaultProbePath } from './netns.js';
 
@@ -153,7 +153,7 @@ export class DockerTarget implements Target {
   private closed = false;
   private dropsDone = 0;
   private starts = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   private readonly onSignal = (sig: NodeJS.Signals): void => {
     this.uninstall();
@@ -307,9 +307,7 @@ export class DockerTarget implements Target {
   }
 
   runCase(program: Program): Promise<Observation> {
-    const run = this.queue.then(() => this.runOne(program));
-    this.queue = run.catch(() => {});
-    return run;
+    return this.queue.run(() => this.runOne(program));
   }
 
   private async runOne(program: Program): Promise<Observation> {
@@ -404,7 +402,7 @@ export class DockerTarget implements Target {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.queue;
+      await this.queue.idle();
       const live = this.live;
       if (live) {
         await Promise.race([live.probe.close().catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);

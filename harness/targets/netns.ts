@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Program } from '../../model/program.js';
-import type { CapturedFrame, Observation, Target, TargetInfo } from '../target.js';
+import { type CapturedFrame, type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
 
 // ---- the worker wire: Programs and Observations as JSON (bytes as hex) ----
 
@@ -193,7 +193,7 @@ export class NetnsTarget implements Target {
   private dropsDone = 0;
   private dropsNow = 0;
   private closed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly onSignal = (sig: NodeJS.Signals): void => {
     this.worker?.kill();
     this.uninstall();
@@ -235,9 +235,7 @@ export class NetnsTarget implements Target {
   }
 
   runCase(program: Program): Promise<Observation> {
-    const run = this.queue.then(() => this.runOne(program));
-    this.queue = run.catch(() => {});
-    return run;
+    return this.queue.run(() => this.runOne(program));
   }
 
   private async runOne(program: Program): Promise<Observation> {
@@ -281,7 +279,7 @@ export class NetnsTarget implements Target {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.queue.idle();
     const w = this.worker;
     this.worker = null;
     if (w) await w.end(3000);

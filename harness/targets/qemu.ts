@@ -33,7 +33,7 @@ import type { Program } from '../../model/program.js';
 import { probeOverSsh } from '../probe/ssh-probe.js';
 import type { ProbeProcess } from '../probe/protocol.js';
 import type { SshSession } from '../ssh.js';
-import type { Observation, Target, TargetInfo } from '../target.js';
+import { type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
 import { checkKernelConfig } from '../../vms/kconfig.js';
 import { resolveKernel, type FetchOptions, type Kernel } from '../../vms/kernels.js';
 import { Guest, GuestError, type Accel } from '../../vms/qemu.js';
@@ -118,7 +118,7 @@ export class QemuTarget implements Target {
   private closed = false;
   private dropsDone = 0;
   private boots = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly caseTimeoutMs: number;
   private readonly log: (line: string) => void;
   /** Boot to SSH-ready seconds of each guest, and the accelerator. */
@@ -203,9 +203,7 @@ export class QemuTarget implements Target {
   }
 
   runCase(program: Program): Promise<Observation> {
-    const run = this.queue.then(() => this.runOne(program));
-    this.queue = run.catch(() => {});
-    return run;
+    return this.queue.run(() => this.runOne(program));
   }
 
   private async runOne(program: Program): Promise<Observation> {
@@ -302,7 +300,7 @@ export class QemuTarget implements Target {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.queue.idle();
     const live = this.live;
     if (live) {
       await Promise.race([live.probe.close().catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);

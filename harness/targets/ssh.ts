@@ -28,7 +28,7 @@ import type { Program } from '../../model/program.js';
 import { probePath as localProbePath, startProbe, type ProbeProcess } from '../probe/protocol.js';
 import { shellQuote } from '../probe/ssh-probe.js';
 import { hostKeyBlob, SshError, SshSession, type RemoteProcess, type SshEndpoint } from '../ssh.js';
-import type { Observation, Target, TargetInfo } from '../target.js';
+import { type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
 import { buildObservation, failedObservation, FenceSorter } from './lab-capture.js';
 import { PcapStreamParser } from './pcap-stream.js';
 import { debianUpstreamVersion } from './qemu.js';
@@ -237,7 +237,7 @@ export class SshTarget implements Target {
   private lab: Lab | null = null;
   private info: TargetInfo | null = null;
   private closed = false;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   /** Cumulative rx gap of retired labs plus tcpdump's kernel drops. */
   private dropsDone = 0;
   private remoteDir: string | null = null;
@@ -460,9 +460,7 @@ kill -INT $t 2>/dev/null; wait $t`;
   }
 
   runCase(program: Program): Promise<Observation> {
-    const run = this.queue.then(() => this.runOne(program));
-    this.queue = run.catch(() => {});
-    return run;
+    return this.queue.run(() => this.runOne(program));
   }
 
   private async runOne(program: Program): Promise<Observation> {
@@ -533,7 +531,7 @@ kill -INT $t 2>/dev/null; wait $t`;
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.queue.idle();
     if (this.lab) await this.retire(this.lab).catch((e: unknown) => this.log(`ssh target: ${(e as Error).message}`));
     if (this.createdDir && this.remoteDir) {
       await this.sh(`rm -rf ${shellQuote(this.remoteDir)}`, { timeoutMs: 15_000 }).catch(() => {});
