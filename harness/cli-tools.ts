@@ -11,14 +11,13 @@
 import { generateCases, GROUPS, toJsonl, type Group } from './generate.js';
 import { minimize, stillDiffers } from './minimize.js';
 import { reproducer } from './repro.js';
-import { diffCase } from './diff.js';
 import { renderFindings } from './render.js';
-import { loadCases, type TargetKind } from './run.js';
+import { judge, loadCases, type TargetKind } from './run.js';
 import { lower } from '../model/lower.js';
 import { predict } from '../model/predict.js';
 import { profileFor } from '../model/profiles.js';
 import type { Case } from '../model/case.js';
-import { predictInputs, profileRelease, type Target } from './target.js';
+import { profileRelease, type Target } from './target.js';
 
 export class ToolUsageError extends Error {}
 
@@ -117,8 +116,7 @@ async function observe(target: Target, c: Case, release: string) {
   const obs = await target.runCase(program);
   if (obs.harnessError) throw new Error(`harness error on ${c.id}: ${obs.harnessError}`);
   const profile = profileFor(release);
-  const expected = predict(program, profile, predictInputs(obs));
-  return { obs, expected, profile, findings: diffCase(expected, obs.result, { captureMsOfDay: obs.captureMsOfDay }) };
+  return { obs, profile, ...judge(program, obs, profile, predict) };
 }
 
 export async function minimizeTool(positional: string[], flags: Record<string, string | boolean>, targets: ReadonlyMap<string, TargetKind>, out: Out, err: Out): Promise<number> {

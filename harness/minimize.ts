@@ -22,12 +22,12 @@ import type { Case, CmsgSpec, SendSpec, Value } from '../model/case.js';
 import { DEFAULT_NET, LAB } from '../model/case.js';
 import { readCases } from '../model/case-read.js';
 import { lower } from '../model/lower.js';
-import type { Program, RunInputs } from '../model/program.js';
+import type { Program } from '../model/program.js';
 import type { Profile } from '../model/profiles.js';
 import { predict as modelPredict } from '../model/predict.js';
-import type { ExpectedResult } from '../model/result.js';
-import { diffCase, type Finding } from './diff.js';
-import { predictInputs, type Target } from './target.js';
+import type { Finding } from './diff.js';
+import { judge, type PredictFn } from './run.js';
+import type { Target } from './target.js';
 
 export interface MinimizeOptions {
   /** Upper bound on calls of `still` (target runs). Default 200. */
@@ -256,7 +256,7 @@ export function findingKey(f: Finding): string {
   }
 }
 
-export type PredictFn = (program: Program, profile: Profile, inputs?: Partial<RunInputs>) => ExpectedResult;
+export type { PredictFn };
 
 /**
  * A `still` predicate for `minimize`: runs the case on `target` (started
@@ -281,13 +281,13 @@ export function stillDiffers(target: Target, profile: Profile, want: ReadonlyArr
     }
     const obs = await target.runCase(program);
     if (obs.harnessError !== undefined) return false;
-    let expected: ExpectedResult;
+    let findings: Finding[];
     try {
-      expected = predict(program, profile, predictInputs(obs));
+      findings = judge(program, obs, profile, predict).findings;
     } catch {
       return false;
     }
-    const got = new Set(diffCase(expected, obs.result, { captureMsOfDay: obs.captureMsOfDay }).map(findingKey));
+    const got = new Set(findings.map(findingKey));
     for (const k of keys) if (!got.has(k)) return false;
     return true;
   };

@@ -19,12 +19,12 @@ import type { Program, RunInputs } from '../model/program.js';
 import type { Profile } from '../model/profiles.js';
 import { profileFor } from '../model/profiles.js';
 import type { ExpectedResult } from '../model/result.js';
-import { diffCase } from './diff.js';
+import { diffCase, type Finding } from './diff.js';
 import type { PcapWriter } from './pcapfile.js';
 import { renderFinding } from './render.js';
 import type { CaseRecord, ErrorKind, RunResults } from './results.js';
 import { jsonify, RESULTS_FORMAT } from './results.js';
-import { predictInputs, profileRelease, type Target, type TargetInfo } from './target.js';
+import { predictInputs, profileRelease, type Observation, type Target, type TargetInfo } from './target.js';
 import { DockerTarget } from './targets/docker.js';
 import { NetnsTarget } from './targets/netns.js';
 import { QemuTarget, type KernelSpec } from './targets/qemu.js';
@@ -221,6 +221,16 @@ export async function runCases(cases: readonly CaseInput[], target: Target, opts
   };
   result.exit_code = getExitCode(result);
   return result;
+}
+
+/**
+ * The model's verdict on one observation: predict with the values the run read
+ * from the kernel (predictInputs), then diff. Throws Unmodelled where the model
+ * does not cover the case.
+ */
+export function judge(program: Program, obs: Observation, profile: Profile, predict: PredictFn): { expected: ExpectedResult; findings: Finding[] } {
+  const expected = predict(program, profile, predictInputs(obs));
+  return { expected, findings: diffCase(expected, obs.result, { captureMsOfDay: obs.captureMsOfDay }) };
 }
 
 async function runOne(c: CaseInput, target: Target, profile: Profile, opts: RunOptions, abortPromise: Promise<'aborted'>): Promise<CaseRecord> {
