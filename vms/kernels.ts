@@ -158,10 +158,17 @@ async function fetchAndExtract(apt: PrivateApt, kernelsDir: string, pkg: KernelP
   // Kernels from 7.x on split the image into linux-binary-*, linux-modules-* and linux-base-* (modules.builtin): fetch those too.
   const st = parseStanzas(await apt.cache(['show', `${pkg.name}=${pkg.version}`]))[0] ?? {};
   const parts = [`${pkg.name}=${pkg.version}`];
+  const gone: string[] = [];
   for (const d of (st['Depends'] ?? '').split(',')) {
     const dm = /^\s*(linux-(?:binary|modules|base)-\d\S*) \(= ([^)]+)\)/.exec(d);
-    if (dm) parts.push(`${dm[1]}=${dm[2]}`);
+    if (!dm) continue;
+    // The archive can drop a part while still listing the image (seen: linux-base-6.18.15+deb13-cloud-amd64,
+    // whose image ships vmlinuz and modules itself). Fetch what is there; locateKernel says what is missing.
+    const listed = (await apt.cache(['madison', dm[1]!])).split('\n').some((l) => l.split('|')[1]?.trim() === dm[2]);
+    if (listed) parts.push(`${dm[1]}=${dm[2]}`);
+    else gone.push(`${dm[1]}=${dm[2]}`);
   }
+  if (gone.length) log(`${pkg.name}=${pkg.version} depends on ${gone.join(' ')}, no longer in the archive: using the rest`);
   const debDir = path.join(apt.root, 'debs');
   fs.mkdirSync(debDir, { recursive: true });
   const t0 = Date.now();
@@ -183,7 +190,12 @@ async function fetchAndExtract(apt: PrivateApt, kernelsDir: string, pkg: KernelP
       if (fs.existsSync(path.join(base, 'lib', 'modules', pkg.abi, 'kernel'))) await run('depmod', ['-b', base, pkg.abi]);
     }
     const source = `debian:${pkg.suite} ${parts.join(' ')}`;
-    const k = locateKernel(tmp, pkg.abi, source);
+    let k: Kernel;
+    try {
+      k = locateKernel(tmp, pkg.abi, source);
+    } catch (e) {
+      throw gone.length ? new KernelError(`${(e as Error).message} (not fetched, no longer in the archive: ${gone.join(' ')})`) : e;
+    }
     fs.writeFileSync(path.join(tmp, 'kernel.json'), JSON.stringify({ release: k.release, source, debs: debs.map((d) => path.basename(d)), bytes }, null, 2) + '\n');
     const final = path.join(kernelsDir, pkg.abi);
     fs.rmSync(final, { recursive: true, force: true });
