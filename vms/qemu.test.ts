@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { resolveKernel, type Kernel } from './kernels.js';
-import { Guest, GuestError } from './qemu.js';
+import { Guest, GuestError, hostAccelKey, readAccelVerdict, recordAccelVerdict } from './qemu.js';
 
 // One guest at a time: two TCG guests on 2 cores slow each other past the boot budget.
 
@@ -90,4 +90,20 @@ test.serial('a boot that never says READY times out with a clear error', async (
   t.regex(e!.message, /no READY marker within 6000 ms/);
   t.regex(e!.consoleTail, /hanging on purpose/);
   t.deepEqual(qemuUsing(dir), []);
+});
+
+test('accel verdict (Guest.boot, kvmUsable): a recorded KVM outcome holds for the same host key only; a missing or broken file is no verdict', (t) => {
+  const dir = runDir(t);
+  const file = path.join(dir, 'sub', 'accel.json');
+  const key = hostAccelKey();
+  t.regex(key, new RegExp(`^${os.release().replace(/[.+]/g, '\\$&')} \\| .+ \\| QEMU emulator version `));
+  t.is(readAccelVerdict(file, key), undefined);
+  recordAccelVerdict(file, key, false, 'a KVM boot showed nothing on the console');
+  t.like(readAccelVerdict(file, key), { key, kvm: false, why: 'a KVM boot showed nothing on the console' });
+  t.is(readAccelVerdict(file, `${key} (another host)`), undefined);
+  recordAccelVerdict(file, key, true, 'reached READY');
+  t.is(readAccelVerdict(file, key)?.kvm, true);
+  t.deepEqual(fs.readdirSync(path.dirname(file)), ['accel.json']);
+  fs.writeFileSync(file, '{"key":');
+  t.is(readAccelVerdict(file, key), undefined);
 });

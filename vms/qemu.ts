@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import type { Kernel } from './kernels.js';
+import { defaultCacheDir, type Kernel } from './kernels.js';
 import { buildInitramfs, MGMT_MAC, TX_MAC, MGMT_NET, MGMT_HOST, MGMT_GUEST, type Initramfs, type InitramfsOptions } from './initramfs.js';
 import { SshSession, connectWithRetry, commandTransport } from '../harness/ssh.js';
 
@@ -163,13 +163,17 @@ export class Guest {
    */
   static async boot(opts: BootOptions): Promise<Guest> {
     if (opts.accel === 'kvm' || opts.accel === 'tcg') return Guest.bootOnce(opts, opts.accel);
-    if (await kvmUsable()) {
+    if (await kvmUsable(opts.log)) {
       try {
-        return await Guest.bootOnce({ ...opts, bootTimeoutMs: opts.bootTimeoutMs ?? KVM_FIRST_BOOT_MS }, 'kvm');
+        const g = await Guest.bootOnce({ ...opts, bootTimeoutMs: opts.bootTimeoutMs ?? KVM_FIRST_BOOT_MS }, 'kvm');
+        recordAccelVerdict(accelVerdictFile(), hostAccelKey(), true, `${opts.kernel.release} reached READY`);
+        return g;
       } catch (e) {
         if (!(e instanceof GuestError) || e.consoleTail.trim() !== '') throw e;
-        opts.log?.(`KVM boot showed nothing on the console (${e.message.split('\n')[0]}); using TCG from now on`);
+        const why = `a KVM boot showed nothing on the console (${e.message.split('\n')[0]})`;
+        opts.log?.(`${why}; using TCG from now on (kept in ${accelVerdictFile()})`);
         kvmVerdict = Promise.resolve(false);
+        recordAccelVerdict(accelVerdictFile(), hostAccelKey(), false, why);
       }
     }
     return Guest.bootOnce(opts, 'tcg');
@@ -305,12 +309,14 @@ let kvmVerdict: Promise<boolean> | undefined;
 
 /**
  * Might KVM run a guest here? /dev/kvm existing is no proof: nested KVM can
- * open it and then abort (here: "failed to set MSR 0x10a") or hang. This cheap
- * check starts QEMU under KVM with the guest's CPU model and sees it still
- * alive after 1.5 s; Guest.boot then falls back to TCG if the real boot hangs.
- * Cached per process; SKBDIFF_ACCEL=tcg|kvm overrides.
+ * open it and then abort (here: "failed to set MSR 0x10a") or hang. A real
+ * boot's outcome on this host (kernel, CPU, QEMU) is kept in
+ * vms/cache/accel.json and decides; without one, this cheap check starts QEMU
+ * under KVM with the guest's CPU model and sees it still alive after 1.5 s,
+ * and Guest.boot falls back to TCG (and records it) if the real boot hangs.
+ * Cached per process; SKBDIFF_ACCEL=tcg|kvm overrides both.
  */
-export function kvmUsable(): Promise<boolean> {
+export function kvmUsable(log?: (line: string) => void): Promise<boolean> {
   const env = process.env['SKBDIFF_ACCEL'];
   if (env === 'tcg') return Promise.resolve(false);
   if (env === 'kvm') return Promise.resolve(true);
@@ -319,6 +325,11 @@ export function kvmUsable(): Promise<boolean> {
       fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
     } catch {
       return false;
+    }
+    const known = readAccelVerdict(accelVerdictFile(), hostAccelKey());
+    if (known) {
+      log?.(`KVM ${known.kvm ? 'works' : 'does not boot a guest'} on this host (${known.why}, ${known.at}; ${accelVerdictFile()}, SKBDIFF_ACCEL=kvm|tcg overrides)`);
+      return known.kvm;
     }
     try {
       return await execFileP(QEMU, ['-nodefaults', '-no-user-config', '-display', 'none', '-machine', 'pc,accel=kvm', '-cpu', KVM_CPU, '-m', '16',
@@ -329,4 +340,40 @@ export function kvmUsable(): Promise<boolean> {
     }
   })();
   return kvmVerdict;
+}
+
+/** What a real boot showed about KVM on one host: the key names the host kernel, CPU and QEMU. */
+export interface AccelVerdict { key: string; kvm: boolean; why: string; at: string }
+
+export function accelVerdictFile(): string {
+  return path.join(defaultCacheDir(), 'accel.json');
+}
+
+let hostKey: string | undefined;
+/** The host kernel release, CPU model and QEMU version: a verdict holds while these do. */
+export function hostAccelKey(): string {
+  hostKey ??= [os.release(), os.cpus()[0]?.model ?? '?',
+    spawnSync(QEMU, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0] ?? '?'].join(' | ');
+  return hostKey;
+}
+
+export function readAccelVerdict(file: string, key: string): AccelVerdict | undefined {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<AccelVerdict>;
+    return v.key === key && typeof v.kvm === 'boolean' ? v as AccelVerdict : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Best effort (a read-only cache only costs the next run the KVM try); written whole by rename. */
+export function recordAccelVerdict(file: string, key: string, kvm: boolean, why: string): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ key, kvm, why, at: new Date().toISOString() } satisfies AccelVerdict, null, 2) + '\n');
+    fs.renameSync(tmp, file);
+  } catch {
+    // ignored: see above
+  }
 }
