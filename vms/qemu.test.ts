@@ -29,7 +29,9 @@ test.serial('debian:6.1 boots; uname -r over SSH matches the package; no QEMU le
   let guest: Guest | undefined;
   t.teardown(async () => { await guest?.close(); });
   guest = await Guest.boot({ kernel, workDir: dir });
-  t.log(`${guest.accel}: READY ${guest.times.readyMs} ms, SSH ${guest.times.sshMs} ms (initramfs ${guest.times.initramfsMs} ms)`);
+  t.log(`${guest.accel}, entry ${guest.image.entry}: READY ${guest.times.readyMs} ms, SSH ${guest.times.sshMs} ms (initramfs ${guest.times.initramfsMs} ms)`);
+  // Debian's cloud kernels have CONFIG_PVH: QEMU enters the vmlinux directly (vms/pvh.ts).
+  t.is(guest.image.entry, 'pvh');
   const s = guest.ssh[0]!;
   const r = await s.exec('uname -r');
   t.is(r.code, 0);
@@ -51,6 +53,17 @@ test.serial('debian:6.1 boots; uname -r over SSH matches the package; no QEMU le
   await guest.close();
   t.deepEqual(qemuUsing(dir), []);
   t.throws(() => process.kill(pid, 0));
+});
+
+test.serial('entry bzimage (a kernel without CONFIG_PVH): the bzImage\'s own boot path reaches SSH with the same kernel', async (t) => {
+  const kernel = await resolveKernel('debian:6.1');
+  const dir = runDir(t);
+  let guest: Guest | undefined;
+  t.teardown(async () => { await guest?.close(); });
+  guest = await Guest.boot({ kernel, workDir: dir, entry: 'bzimage' });
+  t.log(`${guest.accel}, entry ${guest.image.entry}: READY ${guest.times.readyMs} ms`);
+  t.deepEqual({ ...guest.image }, { path: kernel.vmlinuz, entry: 'bzimage', why: 'asked for' });
+  t.is((await guest.ssh[0]!.exec('uname -r')).stdout.trim(), kernel.release);
 });
 
 test.serial('a broken /init: GuestError names the kernel and shows the panic on the console tail', async (t) => {

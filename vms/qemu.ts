@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import { defaultCacheDir, type Kernel } from './kernels.js';
 import { buildInitramfs, MGMT_MAC, TX_MAC, MGMT_NET, MGMT_HOST, MGMT_GUEST, type Initramfs, type InitramfsOptions } from './initramfs.js';
 import { SshSession, connectWithRetry, commandTransport } from '../harness/ssh.js';
+import { bootImage, type BootImage } from './pvh.js';
 
 const execFileP = promisify(execFile);
 
@@ -49,6 +50,12 @@ export interface BootOptions {
   bootTimeoutMs?: number;
   /** Extra kernel command line. */
   append?: string;
+  /**
+   * `auto` (default): enter the kernel through its PVH note when the bzImage's
+   * vmlinux has one (vms/pvh.ts; skips the in-guest decompressor), else the
+   * bzImage. `bzimage`: always the bzImage's own boot path.
+   */
+  entry?: 'auto' | 'bzimage';
   /** Passed to buildInitramfs (probe, modules, initScript). */
   initramfs?: Omit<InitramfsOptions, 'kernel' | 'workDir'>;
   log?: (line: string) => void;
@@ -76,6 +83,7 @@ export class Guest {
     private readonly qemu: ChildProcess,
     readonly kernel: Kernel,
     readonly accel: Accel,
+    readonly image: BootImage,
     readonly initramfs: Initramfs,
     readonly workDir: string,
     private readonly ownsWorkDir: boolean,
@@ -193,9 +201,12 @@ export class Guest {
       throw e;
     }
     const initramfsMs = Date.now() - t0;
-    log(`initramfs ${(initramfs.bytes / 1e6).toFixed(2)} MB in ${initramfsMs} ms; modules: ${initramfs.modules.join(' ') || '(none)'}; accel ${accel}`);
+    const image: BootImage = opts.entry === 'bzimage'
+      ? { path: opts.kernel.vmlinuz, entry: 'bzimage', why: 'asked for' }
+      : bootImage(opts.kernel.vmlinuz, defaultCacheDir());
+    log(`initramfs ${(initramfs.bytes / 1e6).toFixed(2)} MB in ${initramfsMs} ms; modules: ${initramfs.modules.join(' ') || '(none)'}; accel ${accel}; entry ${image.entry} (${image.why})`);
 
-    const args = qemuArgs(opts.kernel, initramfs.path, accel, opts.memoryMB ?? 256, opts.append);
+    const args = qemuArgs(image.path, initramfs.path, accel, opts.memoryMB ?? 256, opts.append);
     // The namespace's lo and tap0 exist before QEMU opens them; `exec` keeps one pid for netnsPath.
     // IPv6 off in the namespace first: the host side of tap0 sends nothing (no RS/MLD) into the capture.
     const script = 'echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null; echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null; '
@@ -205,7 +216,7 @@ export class Guest {
     const qemu = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', 'sh', '-c', script, 'sh', QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const consoleLog = fs.createWriteStream(path.join(workDir, 'console.log'));
     const stderrBuf = { text: '' };
-    const g = new Guest(qemu, opts.kernel, accel, initramfs, workDir, ownsWorkDir, consoleLog, stderrBuf);
+    const g = new Guest(qemu, opts.kernel, accel, image, initramfs, workDir, ownsWorkDir, consoleLog, stderrBuf);
     g.times.initramfsMs = initramfsMs;
     qemu.stderr!.on('data', (d: Buffer) => { stderrBuf.text = (stderrBuf.text + d.toString('utf8')).slice(-4000); });
 
@@ -253,7 +264,7 @@ export class Guest {
   }
 }
 
-function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number, append?: string): string[] {
+function qemuArgs(kernelImage: string, initrd: string, accel: Accel, memoryMB: number, append?: string): string[] {
   const cmdline = ['console=ttyS0', 'quiet', 'panic=-1', 'rdinit=/init', 'random.trust_cpu=on', 'tsc=reliable', 'no_timer_check', '8250.nr_uarts=1', 'cryptomgr.notests', 'acpi=off', append ?? '']
     .filter(Boolean).join(' ');
   return [
@@ -261,7 +272,7 @@ function qemuArgs(kernel: Kernel, initrd: string, accel: Accel, memoryMB: number
     '-machine', `pc,accel=${accel}`,
     '-cpu', accel === 'kvm' ? KVM_CPU : 'max',
     '-smp', '1', '-m', String(memoryMB),
-    '-kernel', kernel.vmlinuz, '-initrd', initrd, '-append', cmdline,
+    '-kernel', kernelImage, '-initrd', initrd, '-append', cmdline,
     '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con', '-monitor', 'none',
     '-netdev', `user,id=mgmt,restrict=on,net=${MGMT_NET},host=${MGMT_HOST},hostfwd=tcp:127.0.0.1:22-${MGMT_GUEST}:22`,
     '-device', `virtio-net-pci,netdev=mgmt,mac=${MGMT_MAC},romfile=`,

@@ -155,6 +155,7 @@ export class QemuTarget implements Target {
       kernel: this.kernel.source,
       uname_v: version,
       accel: live.guest.accel.toUpperCase(),
+      entry: `${live.guest.image.entry} (${live.guest.image.why})`,
       boot_seconds: (live.guest.times.sshMs / 1000).toFixed(1),
       capture: 'libpcap on tap0 (host side of the guest NIC, vnet header: what the guest handed its NIC, unsegmented, partial checksums as they were)',
       offload: `virtio-net negotiated ${has(nic.csum, 'CSUM')}, ${has(nic.tso4, 'HOST_TSO4')}, ${has(nic.uso, 'HOST_USO')}; ethtool switches per case` +
