@@ -3,8 +3,9 @@
  * Debian guest as the qemu target does, report boot-to-ready seconds with the
  * accelerator named (KVM or TCG), then cases per second through the qemu
  * target (probe over SSH in the guest, capture on tap0, attribution), with
- * the probe alone inside the guest beside it. Figures are printed, never
- * asserted.
+ * the probe alone inside the guest beside it; then boot-to-ready of each
+ * Debian line through the PVH entry and through the bzImage's own, one boot
+ * after the other. Figures are printed, never asserted.
  */
 import type { Program } from '../model/program.js';
 import { probeOverSsh } from '../harness/probe/ssh-probe.js';
@@ -39,13 +40,6 @@ export async function benchGuest(programs: Program[]): Promise<string[]> {
     await guest.close();
   }
 
-  // The same kernel through the bzImage's own entry (decompressor in the guest), beside the PVH figure.
-  if (guest.image.entry === 'pvh') {
-    const viaBzImage = await Guest.boot({ kernel, accel: guest.accel, entry: 'bzimage' });
-    await viaBzImage.close();
-    lines.push(`  boot to READY:     ${(viaBzImage.times.readyMs / 1000).toFixed(2)} s, bzimage entry (PVH saves ${((viaBzImage.times.readyMs - guest.times.readyMs) / 1000).toFixed(2)} s)`);
-  }
-
   const target = new QemuTarget({ kernel: KERNEL });
   let secs: number;
   let errors = 0;
@@ -59,5 +53,26 @@ export async function benchGuest(programs: Program[]): Promise<string[]> {
   }
   lines.push(`  probe alone in the guest: ${(runnable.length / alone).toFixed(1)} cases/s (${runnable.length} cases, ${alone.toFixed(2)} s)`);
   lines.push(`  qemu target (SSH + tap0 capture): ${(runnable.length / secs).toFixed(1)} cases/s (${secs.toFixed(2)} s; ${errors} harness errors; predict/diff not included)`);
+  lines.push(...await bootTable());
+  return lines;
+}
+
+const BOOT_KERNELS = (process.env['SKBDIFF_BENCH_BOOT_KERNELS'] ?? 'debian:5.10,debian:6.1,debian:6.12,debian:6.18').split(',').filter(Boolean);
+
+/** Boot-to-READY of each Debian line, through the PVH entry and the bzImage's own, one after the other. */
+async function bootTable(): Promise<string[]> {
+  const lines = ['boot to READY by kernel line (PVH entry vs the bzImage with its in-guest decompressor):'];
+  for (const spec of BOOT_KERNELS) {
+    const kernel = await resolveKernel(spec);
+    const ready: Record<string, string> = {};
+    let accel = '';
+    for (const entry of ['auto', 'bzimage'] as const) {
+      const g = await Guest.boot({ kernel, entry });
+      await g.close();
+      accel = g.accel.toUpperCase();
+      ready[g.image.entry] = `${(g.times.readyMs / 1000).toFixed(2)} s`;
+    }
+    lines.push(`  ${spec.padEnd(12)} ${kernel.release.padEnd(28)} ${accel}  pvh ${ready['pvh'] ?? '(none)'}  bzimage ${ready['bzimage']}`);
+  }
   return lines;
 }
