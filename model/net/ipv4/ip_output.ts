@@ -13,6 +13,8 @@
  */
 import { FLAG_DF, FLAG_MF, HEADER_LEN, headerChecksum, MIN_MTU } from '../../wire/ipv4.js';
 import { kerr, Unmodelled, type KErr } from '../errors.js';
+import { ICMP_DEST_UNREACH } from '../../wire/icmp.js';
+import { icmp_send, ICMP_FRAG_NEEDED } from './icmp.js';
 import { ip_options_build, ip_options_fragment, type IpOptions } from './ip_options.js';
 import { IP_MAX_MTU, RTN_MULTICAST, type Rtable } from './route.js';
 import {
@@ -316,12 +318,17 @@ export interface WirePacket {
   userChecksum?: boolean;
 }
 
+/** An output errno, and what left tx before it was returned (`ip_fragment`'s ICMP error to the source). */
+export interface OutputErr extends KErr {
+  readonly sent?: WirePacket[];
+}
+
 /**
  * `ip_local_out` → `ip_output` → `ip_finish_output`: set tot_len and the
  * header checksum, then GSO segmentation or `ip_fragment`. Returns the packets
  * that leave tx (none for a route through lo) or the errno `ip_fragment` gives.
  */
-export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb): WirePacket[] | KErr {
+export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb, ids: IdState): WirePacket[] | OutputErr {
   const mtu = sk && !ip_sk_use_pmtu(sk) ? Math.min(skb.rt.devMtu, IP_MAX_MTU) : skb.rt.mtu; // ip_skb_dst_mtu
   const hlen = skb.header.length;
   const total = hlen + skb.body.length;
@@ -331,7 +338,10 @@ export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb): WirePacke
     packets = gsoSegments(lab, skb);
   } else if (total > mtu) {
     // ip_fragment: DF without ignore_df sends ICMP_FRAG_NEEDED to the sender and fails.
-    if (df && !skb.ignoreDf) return kerr('EMSGSIZE', 'ip_fragment');
+    if (df && !skb.ignoreDf) {
+      const sent = icmp_send(lab, finish(skb.header, skb.body), skb.rt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, ids);
+      return { ...kerr('EMSGSIZE', 'ip_fragment'), sent };
+    }
     const frags = ip_do_fragment(lab, skb, mtu);
     if ('kind' in frags) return frags;
     packets = frags;

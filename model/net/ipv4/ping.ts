@@ -23,7 +23,7 @@ import {
 import { ip_cmsg_send } from './ip_sockglue.js';
 import { ip_route_output_flow, ipv4_is_multicast } from './route.js';
 import type { Lab, Sock } from '../sock.js';
-import type { SendArgs, SendOutcome } from './udp.js';
+import { finishSend, type SendArgs, type SendOutcome } from './udp.js';
 
 const ICMP_ECHO = 8;
 const ICMP_EXT_ECHO = 42;
@@ -99,7 +99,5 @@ export function ping_v4_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): 
   const c = checksum.finish(checksum.data(skb.body));
   skb.body[2] = c >> 8;
   skb.body[3] = c & 0xff;
-  const out = ip_finish_output(lab, sk, skb);
-  if ('kind' in out) return fail(out);
-  return { result: len, packets: out };
+  return finishSend(ip_finish_output(lab, sk, skb, ids), len);
 }

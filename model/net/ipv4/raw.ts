@@ -6,7 +6,7 @@
  * `profile.rawHdrinclRejectsShortIhl`. Leaves out: xfrm, netfilter.
  */
 import { FLAG_DF, headerChecksum } from '../../wire/ipv4.js';
-import { kerr, Unmodelled, type KErr } from '../errors.js';
+import { kerr, type KErr } from '../errors.js';
 import {
   __ip_append_data,
   __ip_make_skb,
@@ -24,9 +24,9 @@ import {
   type WirePacket,
 } from './ip_output.js';
 import { ip_cmsg_send } from './ip_sockglue.js';
-import { inet_addr_type, ip_route_output_flow, ipv4_is_multicast, RTN_LOCAL, TX_ADDR, type Rtable } from './route.js';
+import { ip_route_output_flow, ipv4_is_multicast, type Rtable } from './route.js';
 import type { Lab, Sock } from '../sock.js';
-import type { SendArgs, SendOutcome } from './udp.js';
+import { finishSend, type SendArgs, type SendOutcome } from './udp.js';
 
 const IPPROTO_ICMP = 1;
 
@@ -103,9 +103,7 @@ export function raw_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
   sk.pending = null;
   // ip_push_pending_frames(sk, &fl4): the addresses of the call that pushes.
   const skb = __ip_make_skb(lab, sk, cork, fl4, ids);
-  const out = ip_finish_output(lab, sk, skb);
-  if ('kind' in out) return fail(out);
-  return { result: len, packets: out };
+  return finishSend(ip_finish_output(lab, sk, skb, ids), len);
 }
 
 /** `raw_send_hdrinc`: the user's own header, with saddr, tot_len, id and check rewritten. */
@@ -157,15 +155,6 @@ function raw_send_hdrinc(
     // Sent untouched (5.10, 6.18.15): no rewrite, no fragmentation check applies below the MTU.
     return { result: length, packets: rt.dev === 'tx' ? [{ bytes: pkt, id, tsTimes: [], userChecksum: true }] : [] };
   }
-  const out = ip_finish_output(lab, sk, skb);
-  if ('kind' in out) {
-    // ip_fragment's icmp_send(ICMP_FRAG_NEEDED) goes to the header's source: for a
-    // spoofed on-link source it leaves tx (rate-limited per peer). Not modelled.
-    const src = new DataView(pkt.buffer, pkt.byteOffset).getUint32(12);
-    if (out.from === 'ip_fragment' && inet_addr_type(lab, src) !== RTN_LOCAL && ((src & 0xffffff00) >>> 0) === ((TX_ADDR & 0xffffff00) >>> 0)) {
-      throw new Unmodelled('the ICMP fragmentation-needed error icmp_send sends to a non-local on-link source of a raw IP_HDRINCL packet');
-    }
-    return { result: out, packets: none };
-  }
-  return { result: length, packets: out };
+  // ip_fragment's ICMP_FRAG_NEEDED goes to the header's source, which may be an on-link host.
+  return finishSend(ip_finish_output(lab, sk, skb, ids), length);
 }

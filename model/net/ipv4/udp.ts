@@ -21,6 +21,7 @@ import {
   type Cork,
   type Flow,
   type IdState,
+  type OutputErr,
   type Skb,
   type WirePacket,
 } from './ip_output.js';
@@ -148,7 +149,7 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     const err = __ip_append_data(lab, sk, cork, withUdpHeader(m.payload), UDP_HDR, m.flags);
     if (err !== true) return { result: err, packets: none };
     const skb = __ip_make_skb(lab, sk, cork, fl4, ids);
-    return finishSend(udp_send_skb(lab, sk, skb, fl4), len);
+    return finishSend(udp_send_skb(lab, sk, skb, fl4, ids), len);
   }
 
   // Cork the socket: the datagram is kept in inet->cork until pushed.
@@ -193,13 +194,14 @@ function appendAndMaybePush(
 }
 
 /** `udp_push_pending_frames`: make the corked datagram and send it. */
-export function udp_push_pending_frames(lab: Lab, sk: Sock, cork: Cork, ids: IdState): WirePacket[] | KErr {
+export function udp_push_pending_frames(lab: Lab, sk: Sock, cork: Cork, ids: IdState): WirePacket[] | OutputErr {
   const skb = __ip_make_skb(lab, sk, cork, cork.fl4, ids);
-  return udp_send_skb(lab, sk, skb, cork.fl4);
+  return udp_send_skb(lab, sk, skb, cork.fl4, ids);
 }
 
-function finishSend(out: WirePacket[] | KErr, len: number): SendOutcome {
-  if ('kind' in out) return { result: out, packets: [] };
+/** A send's outcome from what the output path gave: `len` and its packets, or the errno and what left before it. */
+export function finishSend(out: WirePacket[] | OutputErr, len: number): SendOutcome {
+  if ('kind' in out) return { result: kerr(out.errno, out.from), packets: out.sent ?? [] };
   return { result: len, packets: out };
 }
 
@@ -210,7 +212,7 @@ function withUdpHeader(payload: Uint8Array): Uint8Array {
 }
 
 /** `udp_send_skb`: the UDP header, the checksum (software, partial, none or UDP-Lite) and the GSO checks. */
-export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow): WirePacket[] | KErr {
+export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow, ids: IdState): WirePacket[] | OutputErr {
   const from = 'udp_send_skb';
   const isUdplite = sk.kind === 'udplite';
   const body = skb.body;
@@ -244,7 +246,7 @@ export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow): WirePacke
       // csum_partial: udp4_hwcsum. Whole, the packet reaches only a device that
       // completes the checksum; segmented, each segment gets its own (segmentFill).
       view.setUint16(6, partialSum(fl4, len));
-      return ip_finish_output(lab, sk, skb);
+      return ip_finish_output(lab, sk, skb, ids);
     }
   }
 
@@ -265,7 +267,7 @@ export function udp_send_skb(lab: Lab, sk: Sock, skb: Skb, fl4: Flow): WirePacke
   } else {
     fillUdpChecksum(body, fl4, false);
   }
-  return ip_finish_output(lab, sk, skb);
+  return ip_finish_output(lab, sk, skb, ids);
 }
 
 /** `~csum_tcpudp_magic(src, dst, len, IPPROTO_UDP, 0)`: what a CHECKSUM_PARTIAL header holds. */
@@ -316,7 +318,7 @@ export function udp_lib_setsockopt(
         const cork = sk.pending;
         sk.pending = null;
         const out = udp_push_pending_frames(lab, sk, cork, ids);
-        return { result: true, packets: 'kind' in out ? [] : out };
+        return { result: true, packets: 'kind' in out ? out.sent ?? [] : out };
       }
       return { result: true, packets: [] };
     case UDP_SEGMENT:
