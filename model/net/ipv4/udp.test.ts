@@ -444,6 +444,19 @@ test('udp_sendmsg with LSRR: daddr and the pseudo-header use the first hop; the 
   t.is(be16(u, 6), udpCsum(u, SRC, 0xc6120007));
 });
 
+test('udp_sendmsg corked with LSRR: inet->cork.fl gets daddr, so ip.dst and the pseudo-header name the final destination', (t) => {
+  const lab = mkLab();
+  const sk = udpSock(lab);
+  const lsrr = [0x83, 0x0b, 0x04, 198, 18, 0, 7, 198, 18, 0, 8];
+  const st = ids();
+  t.deepEqual(send(lab, sk, { n: 10, flags: MSG_MORE, control: ctl(cmsg(0, 7 /* IP_RETOPTS */, lsrr)) }, st).packets, []);
+  const p = only(t, send(lab, sk, { n: 5 }, st));
+  t.is(be32(p.bytes, 16), PEER); // not the first hop .7, as uncorked
+  t.is(Buffer.from(p.bytes.subarray(20, 32)).toString('hex'), '830b04c6120008c612000200');
+  const u = udpOf(p);
+  t.is(be16(u, 6), udpCsum(u, SRC, PEER));
+});
+
 test('udp_sendmsg: a source route with daddr 0 → EINVAL', (t) => {
   const lab = mkLab();
   const out = send(lab, udpSock(lab), { to: { addr: 0, port: DPORT }, control: ctl(cmsg(0, 7, [0x83, 0x07, 0x04, 198, 18, 0, 7])) });

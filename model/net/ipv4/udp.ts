@@ -152,9 +152,13 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     return finishSend(udp_send_skb(lab, sk, skb, fl4, ids), len);
   }
 
-  // Cork the socket: the datagram is kept in inet->cork until pushed.
+  // Cork the socket: the datagram is kept in inet->cork until pushed. Its flow,
+  // inet->cork.fl.u.ip4, gets `fl4->daddr = daddr`: the final destination, not the first
+  // hop of a source route that the lookup used (faddr). So a corked source-routed
+  // datagram carries the final destination in ip.dst and the pseudo-header, where an
+  // uncorked one carries the first hop (all lines: 5.10.223 udp.c:1283, 6.18.15 :1502).
   if (m.flags & MSG_PROBE) return { result: len, packets: none }; // ip_append_data returns before ip_setup_cork
-  const cork = ip_setup_cork(sk, ipc, rt, fl4);
+  const cork = ip_setup_cork(sk, ipc, rt, { ...fl4, daddr });
   if ('kind' in cork) return { result: cork, packets: none };
   return appendAndMaybePush(lab, sk, cork, m.payload, UDP_HDR, corkreq, m.flags, ids, len);
 }
