@@ -12,8 +12,9 @@
  *   capture on a device nothing else reads can count what it missed: frames the
  *   device received minus frames captured (it also counts what libpcap's
  *   counter would miss, such as frames dropped in the backlog before the tap).
- * - cap's snaplen is fixed at 65535: a longer frame (only a GSO packet can be)
- *   arrives cut; callers compare the IPv4 total length with what they got.
+ * - cap's snaplen is fixed at 65535 and it does not pass the wire length on:
+ *   a longer frame (only a GSO packet can be) arrives cut to exactly
+ *   CAP_SNAPLEN bytes, which is how callers tell a cut (see `frameMayBeCut`).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -45,6 +46,19 @@ const LINKTYPES: Record<string, number> = {
   IEEE802_11_RADIO: 127,
 };
 
+
+/** cap's fixed snaplen. */
+export const CAP_SNAPLEN = 65535;
+
+/**
+ * Whether a captured frame may be shorter than what went on the wire: its wire
+ * length where the capture reports one (tcpdump's pcap `orig_len`), else a frame
+ * of exactly cap's snaplen. A shorter frame whose IPv4 total length claims more
+ * is whole: the header says what the kernel wrote (a raw IP_HDRINCL one, say).
+ */
+export function frameMayBeCut(f: CapturedFrame): boolean {
+  return f.origLen !== undefined ? f.origLen > f.data.length : f.data.length >= CAP_SNAPLEN;
+}
 export function linktypeNumber(capName: string): number {
   const n = LINKTYPES[capName];
   if (n === undefined) throw new Error(`libpcap link type not supported: ${capName}`);

@@ -50,7 +50,7 @@ export function encodePcapRecord(frame: CapturedFrame): Buffer {
   b.writeUInt32LE(Math.floor(tsUs / 1e6), 0);
   b.writeUInt32LE(tsUs % 1e6, 4);
   b.writeUInt32LE(incl, 8);
-  b.writeUInt32LE(frame.data.length, 12);
+  b.writeUInt32LE(Math.max(frame.origLen ?? 0, frame.data.length), 12);
   b.set(frame.data.subarray(0, incl), RECORD_HEADER_LEN);
   return b;
 }

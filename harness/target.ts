@@ -24,6 +24,8 @@ export interface CapturedFrame {
   /** Link type of `data` (1 = Ethernet). */
   linktype: number;
   data: Uint8Array;
+  /** The frame's length on the wire where the capture reports it (pcap `orig_len`); cap does not. */
+  origLen?: number;
 }
 
 export interface Observation {

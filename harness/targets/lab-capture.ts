@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { msOfDay } from '../capture.js';
+import { frameMayBeCut, msOfDay } from '../capture.js';
 import type { CaseRun } from '../probe/protocol.js';
 import type { CapturedFrame, Observation } from '../target.js';
 
@@ -109,8 +109,8 @@ export function buildObservation(id: string, run: CaseRun, frames: CapturedFrame
       continue;
     }
     const ip = f.data.subarray(ETH_HLEN);
-    // cap's snaplen is 65535: a longer frame (a GSO packet) would arrive cut.
-    if (ip.length >= 4 && ((ip[2]! << 8) | ip[3]!) > ip.length) {
+    // A frame over the snaplen (a GSO packet) arrives cut; a whole frame is compared as it came.
+    if (ip.length >= 4 && ((ip[2]! << 8) | ip[3]!) > ip.length && frameMayBeCut(f)) {
       errors.push(`IPv4 packet ${packets.length} cut by the capture: total length ${(ip[2]! << 8) | ip[3]!}, captured ${ip.length}`);
     }
     firstPacketUs ??= f.tsUs;

@@ -70,6 +70,7 @@ export class PcapStreamParser {
         tsUs: u32(o) * 1e6 + (ns ? Math.floor(sub / 1000) : sub),
         linktype,
         data: new Uint8Array(this.buf.subarray(o + RECORD_HEADER_LEN, o + RECORD_HEADER_LEN + incl)),
+        origLen: u32(o + 12),
       });
       this.count++;
       o += RECORD_HEADER_LEN + incl;
