@@ -47,6 +47,12 @@ export interface Sock {
   opt: IpOptions | null;
   /** inet_id counter, as an offset from the opaque value connect() drew (see ip_select_ident). */
   idCount: number;
+  /**
+   * inet->cork.fl.u.ip4: the flow connect() routed, whose addresses and ports each
+   * corked UDP send then overwrites; a connected UDP send on the cached route
+   * builds its datagram from it (udp_sendmsg). null until connect().
+   */
+  corkFl: { saddr: number; daddr: number; sport: number; dport: number } | null;
 
   // struct sock
   mark: number;
@@ -118,6 +124,7 @@ export function newSock(kind: SockKind, protocol: number, lab: Lab): Sock {
     mcAddr: 0,
     opt: null,
     idCount: 0,
+    corkFl: null,
     mark: 0,
     priority: 0,
     broadcast: false,

@@ -114,6 +114,8 @@ export function ip4_datagram_connect(lab: Lab, sk: Sock, a: SockaddrIn, sport: n
   sk.daddr = fl.daddr;
   sk.dport = a.port;
   sk.state = 'ESTABLISHED';
+  // ip_route_connect filled inet->cork.fl.u.ip4; sk_dst_set keeps the route.
+  sk.corkFl = { saddr: fl.saddr, daddr: fl.daddr, sport: sk.sport, dport: a.port };
   // inet_id = get_random_u16(): an opaque new base for the socket's counter.
   ids.connectedGroup = ids.nextGroup++;
   sk.idCount = 0;

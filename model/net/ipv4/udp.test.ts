@@ -484,6 +484,23 @@ test('udp_sendmsg on a connected socket: inet_daddr/dport, no port check (connec
   t.deepEqual(b.id, { kind: 'sequence', group: 0, plus: 1 });
 });
 
+test('udp_sendmsg connected fast path: fl4 is inet->cork.fl.u.ip4, which a corked sendto rewrote (dport, daddr); a cmsg send is not on it', (t) => {
+  const lab = mkLab();
+  const sk = udpSock(lab);
+  const st = ids();
+  t.is(ip4_datagram_connect(lab, sk, { addr: PEER, port: DPORT }, SPORT, st), true);
+  t.is(be16(udpOf(only(t, send(lab, sk, { to: null }, st))), 2), DPORT);
+  const other = { addr: 0xc6120005, port: 9000 };
+  t.deepEqual(send(lab, sk, { to: other, flags: MSG_MORE }, st).packets, []);
+  t.is(be32(only(t, send(lab, sk, { to: other }, st)).bytes, 16), other.addr); // the corked datagram itself
+  const stale = only(t, send(lab, sk, { to: null }, st));
+  t.is(be32(stale.bytes, 16), other.addr);
+  t.is(be16(udpOf(stale), 2), 9000);
+  t.is(be16(udpOf(stale), 6), udpCsum(udpOf(stale), SRC, other.addr));
+  const withCmsg = only(t, send(lab, sk, { to: null, control: ctl(cmsg(0, 2 /* IP_TTL */, [9, 0, 0, 0])) }, st));
+  t.deepEqual([be32(withCmsg.bytes, 16), be16(udpOf(withCmsg), 2)], [PEER, DPORT]);
+});
+
 // Found by generated cases on 6.18.44 (harness/generate.ts), then read in __ip_append_data.
 
 test('__ip_append_data: the last skb takes the rest whole when it fits mtu - hlen, though not a multiple of 8', (t) => {

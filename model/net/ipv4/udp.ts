@@ -15,6 +15,7 @@ import {
   ip_setup_cork,
   ipcm_init_sk,
   MSG_CONFIRM,
+  MSG_DONTROUTE,
   MSG_MORE,
   MSG_OOB,
   MSG_PROBE,
@@ -93,6 +94,9 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
 
   let daddr: number;
   let dport: number;
+  // "Open fast path for connected socket": no name, no IP-level cmsg, no source route,
+  // no link scope, not multicast. It uses the cached route and inet->cork.fl.u.ip4.
+  let connected = false;
   if (m.to) {
     daddr = m.to.addr;
     dport = m.to.port;
@@ -101,6 +105,7 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     if (sk.state !== 'ESTABLISHED') return { result: kerr('EDESTADDRREQ', 'udp_sendmsg'), packets: none };
     daddr = sk.daddr;
     dport = sk.dport;
+    connected = true;
   }
 
   const ipc = ipcm_init_sk(lab, sk);
@@ -110,6 +115,7 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
     if (need) {
       const err = ip_cmsg_send(lab, sk, m.control, ipc);
       if (err !== true) return { result: err, packets: none };
+      connected = false;
     }
   }
   if (!ipc.opt) ipc.opt = sk.opt;
@@ -120,13 +126,16 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
   if (ipc.opt && ipc.opt.srr) {
     if (!daddr) return { result: kerr('EINVAL', 'udp_sendmsg'), packets: none };
     faddr = ipc.opt.faddr;
+    connected = false;
   }
-  // SO_DONTROUTE, MSG_DONTROUTE and strict source routing look up on-link routes
-  // only (RTO_ONLINK / RT_SCOPE_LINK): in the lab every route is on-link, so the
-  // lookup below is the same either way.
+  // ip_sendmsg_scope: SO_DONTROUTE, MSG_DONTROUTE and strict source routing look up
+  // on-link routes only (RT_SCOPE_LINK): in the lab every route is on-link, so the
+  // lookup below is the same either way, but such a send is not `connected`.
+  if (sk.localroute || m.flags & MSG_DONTROUTE || ipc.opt?.isStrictroute) connected = false;
   if (ipv4_is_multicast(daddr)) {
     if (!ipc.oif) ipc.oif = sk.mcIndex;
     if (!saddr) saddr = sk.mcAddr;
+    connected = false;
   } else if (!ipc.oif) {
     ipc.oif = sk.ucIndex;
   }
@@ -137,9 +146,13 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
   if (rt.broadcast && !sk.broadcast) return { result: kerr('EACCES', 'udp_sendmsg'), packets: none };
   if (m.flags & MSG_CONFIRM && m.flags & MSG_PROBE && len === 0) return { result: 0, packets: none };
 
-  saddr = fl.saddr;
-  if (!ipc.addr) daddr = ipc.addr = fl.daddr;
-  const fl4: Flow = { saddr, daddr: fl.daddr, sport: sk.sport, dport };
+  // connected: sk_dst_check gives connect()'s route (the lookup above finds the same one
+  // in the lab) and fl4 is inet->cork.fl.u.ip4, as the last corked send left it: its
+  // addresses and dport, not necessarily the connected ones (all lines).
+  const cached = connected ? sk.corkFl : null;
+  const fl4: Flow = cached ? { ...cached } : { saddr: fl.saddr, daddr: fl.daddr, sport: sk.sport, dport };
+  saddr = fl4.saddr;
+  if (!ipc.addr) daddr = ipc.addr = fl4.daddr;
 
   if (!corkreq) {
     // ip_make_skb
@@ -158,7 +171,8 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
   // datagram carries the final destination in ip.dst and the pseudo-header, where an
   // uncorked one carries the first hop (all lines: 5.10.223 udp.c:1283, 6.18.15 :1502).
   if (m.flags & MSG_PROBE) return { result: len, packets: none }; // ip_append_data returns before ip_setup_cork
-  const cork = ip_setup_cork(sk, ipc, rt, { ...fl4, daddr });
+  sk.corkFl = { saddr, daddr, sport: sk.sport, dport };
+  const cork = ip_setup_cork(sk, ipc, rt, { ...sk.corkFl });
   if ('kind' in cork) return { result: cork, packets: none };
   return appendAndMaybePush(lab, sk, cork, m.payload, UDP_HDR, corkreq, m.flags, ids, len);
 }
