@@ -177,6 +177,69 @@ static int link_set(int nl, int ifindex, unsigned mtu, int up, int nsfd)
 	return nl_talk(nl, &r);
 }
 
+/* IF_OPER_UP of include/uapi/linux/if.h (which clashes with <net/if.h>). */
+#define OPER_UP 6
+
+/* IFLA_OPERSTATE of a link (RTM_GETLINK), or -errno. */
+static int link_operstate(int fd, int ifindex)
+{
+	static uint32_t seq = 1u << 30;
+	struct nlreq r;
+	struct ifinfomsg *ifi = nl_start(&r, RTM_GETLINK, 0, sizeof(*ifi));
+	r.h->nlmsg_flags = NLM_F_REQUEST;
+	r.h->nlmsg_seq = ++seq;
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	if (sendto(fd, r.buf, r.h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	char rbuf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
+	for (;;) {
+		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error ?: -EPROTO;
+			if (h->nlmsg_type != RTM_NEWLINK)
+				continue;
+			int len = (int)IFLA_PAYLOAD(h);
+			for (struct rtattr *a = IFLA_RTA((struct ifinfomsg *)NLMSG_DATA(h)); RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == IFLA_OPERSTATE)
+					return *(uint8_t *)RTA_DATA(a);
+			return -ENODATA;
+		}
+	}
+}
+
+/*
+ * After tx goes up, linkwatch (a workqueue) sets its operstate and then sends
+ * NETDEV_CHANGE, on which fib_netdev_event flushes the netns's route cache
+ * (rt_cache_flush: every cached dst becomes stale). Left to race the case, that
+ * flush could land between connect() and a send and make the kernel re-route a
+ * connected socket's send (udp_sendmsg's sk_dst_check), which changes what it
+ * sends. So wait for IF_OPER_UP; the RTNL-taking requests after this one
+ * (address, route) run only once linkwatch_do_dev, under RTNL, is done.
+ */
+static int link_wait_oper_up(int fd, int ifindex, const char *name)
+{
+	int st = -1;
+	for (int i = 0; i < 2000; i++) {
+		st = link_operstate(fd, ifindex);
+		if (st < 0)
+			return fault("%s operstate (RTM_GETLINK): %s", name, strerror(-st));
+		if (st == OPER_UP)
+			return 0;
+		usleep(500);
+	}
+	return fault("%s not operationally up 1 s after link up (IFLA_OPERSTATE %d)", name, st);
+}
+
 static int link_del(int nl, int ifindex)
 {
 	struct nlreq r;
@@ -996,6 +1059,8 @@ static void run_case(void)
 		fault("%s mtu %ld up: %s", lab.tx, kc.mtu, strerror(-e));
 		goto back;
 	}
+	if (link_wait_oper_up(cnl, txidx, lab.tx) < 0)
+		goto back;
 	if ((e = addr_add(cnl, txidx)) < 0) {
 		fault("address 198.18.0.1/24 on %s: %s", lab.tx, strerror(-e));
 		goto back;
