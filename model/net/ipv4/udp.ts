@@ -170,8 +170,8 @@ export function udp_sendmsg(lab: Lab, sk: Sock, m: SendArgs, ids: IdState): Send
   // hop of a source route that the lookup used (faddr). So a corked source-routed
   // datagram carries the final destination in ip.dst and the pseudo-header, where an
   // uncorked one carries the first hop (all lines: 5.10.223 udp.c:1283, 6.18.15 :1502).
-  if (m.flags & MSG_PROBE) return { result: len, packets: none }; // ip_append_data returns before ip_setup_cork
   sk.corkFl = { saddr, daddr, sport: sk.sport, dport };
+  if (m.flags & MSG_PROBE) return { result: len, packets: none }; // ip_append_data returns before ip_setup_cork
   const cork = ip_setup_cork(sk, ipc, rt, { ...sk.corkFl });
   if ('kind' in cork) return { result: cork, packets: none };
   return appendAndMaybePush(lab, sk, cork, m.payload, UDP_HDR, corkreq, m.flags, ids, len);
