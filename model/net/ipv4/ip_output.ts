@@ -318,6 +318,11 @@ export interface WirePacket {
   userChecksum?: boolean;
 }
 
+/** `ip_skb_dst_mtu`: the device MTU for a socket that does not use PMTU (IP_PMTUDISC_PROBE and up), else the route's. */
+export function ip_skb_dst_mtu(sk: Sock | null, rt: Rtable): number {
+  return sk && !ip_sk_use_pmtu(sk) ? Math.min(rt.devMtu, IP_MAX_MTU) : rt.mtu;
+}
+
 /** An output errno, and what left tx before it was returned (`ip_fragment`'s ICMP error to the source). */
 export interface OutputErr extends KErr {
   readonly sent?: WirePacket[];
@@ -329,7 +334,7 @@ export interface OutputErr extends KErr {
  * that leave tx (none for a route through lo) or the errno `ip_fragment` gives.
  */
 export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb, ids: IdState): WirePacket[] | OutputErr {
-  const mtu = sk && !ip_sk_use_pmtu(sk) ? Math.min(skb.rt.devMtu, IP_MAX_MTU) : skb.rt.mtu; // ip_skb_dst_mtu
+  const mtu = ip_skb_dst_mtu(sk, skb.rt);
   const hlen = skb.header.length;
   const total = hlen + skb.body.length;
   const df = (skb.header[6]! & (FLAG_DF >> 8)) !== 0;

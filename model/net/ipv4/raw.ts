@@ -12,6 +12,7 @@ import {
   __ip_make_skb,
   ip_finish_output,
   ip_select_ident,
+  ip_skb_dst_mtu,
   ip_setup_cork,
   ipcm_init_sk,
   MSG_CONFIRM,
@@ -23,6 +24,8 @@ import {
   type Skb,
   type WirePacket,
 } from './ip_output.js';
+import { ICMP_DEST_UNREACH } from '../../wire/icmp.js';
+import { icmp_send, ICMP_FRAG_NEEDED } from './icmp.js';
 import { ip_cmsg_send } from './ip_sockglue.js';
 import { ip_route_output_flow, ipv4_is_multicast, type Rtable } from './route.js';
 import type { Lab, Sock } from '../sock.js';
@@ -152,7 +155,14 @@ function raw_send_hdrinc(
     cbOptlen: 0,
   };
   if (iphlen < 20) {
-    // Sent untouched (5.10, 6.18.15): no rewrite, no fragmentation check applies below the MTU.
+    // Sent untouched (5.10, 6.18.15): no rewrite. Over the MTU, ip_fragment still reads DF at
+    // its usual offset and refuses (EMSGSIZE, and its ICMP error quotes the untouched bytes).
+    // Without DF, ip_do_fragment with hlen < 20 mangles the packet (the kernel bug that
+    // raw-hdrincl-ihl-0-over-route-mtu shows): predicted as the whole packet it should be.
+    const mtu = ip_skb_dst_mtu(sk, rt);
+    if (length > mtu && pkt[6]! & (FLAG_DF >> 8)) {
+      return { result: kerr('EMSGSIZE', 'ip_fragment'), packets: icmp_send(lab, pkt, rt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, ids) };
+    }
     return { result: length, packets: rt.dev === 'tx' ? [{ bytes: pkt, id, tsTimes: [], userChecksum: true }] : [] };
   }
   // ip_fragment's ICMP_FRAG_NEEDED goes to the header's source, which may be an on-link host.
