@@ -126,15 +126,18 @@ static int nl_open(void)
 	return fd;
 }
 
-/* Sends one request and waits for its ack: 0, or -errno from the kernel. */
-static int nl_talk(int fd, struct nlreq *r)
+/*
+ * Sends one request and reads until its ack: 0, or -errno from the kernel.
+ * `on_reply`, if given, sees every other message answering it (a GET's reply).
+ */
+static int nl_exchange(int fd, struct nlreq *r, void (*on_reply)(const struct nlmsghdr *, void *), void *arg)
 {
 	static uint32_t seq;
 	r->h->nlmsg_seq = ++seq;
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	if (sendto(fd, r->buf, r->h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
-	char rbuf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char rbuf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
 	for (;;) {
 		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
 		if (n < 0) {
@@ -149,9 +152,13 @@ static int nl_talk(int fd, struct nlreq *r)
 				struct nlmsgerr *e = NLMSG_DATA(h);
 				return e->error;
 			}
+			if (on_reply)
+				on_reply(h, arg);
 		}
 	}
 }
+
+static int nl_talk(int fd, struct nlreq *r) { return nl_exchange(fd, r, NULL, NULL); }
 
 /*
  * RTM_NEWLINK on an existing link: MTU (0: keep), up/down (-1: keep), netns (-1: stay).
@@ -180,41 +187,26 @@ static int link_set(int nl, int ifindex, unsigned mtu, int up, int nsfd)
 /* IF_OPER_UP of include/uapi/linux/if.h (which clashes with <net/if.h>). */
 #define OPER_UP 6
 
+static void read_operstate(const struct nlmsghdr *h, void *arg)
+{
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return;
+	int len = (int)IFLA_PAYLOAD(h);
+	for (struct rtattr *a = IFLA_RTA((struct ifinfomsg *)NLMSG_DATA(h)); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == IFLA_OPERSTATE)
+			*(int *)arg = *(uint8_t *)RTA_DATA(a);
+}
+
 /* IFLA_OPERSTATE of a link (RTM_GETLINK), or -errno. */
 static int link_operstate(int fd, int ifindex)
 {
-	static uint32_t seq = 1u << 30;
 	struct nlreq r;
 	struct ifinfomsg *ifi = nl_start(&r, RTM_GETLINK, 0, sizeof(*ifi));
-	r.h->nlmsg_flags = NLM_F_REQUEST;
-	r.h->nlmsg_seq = ++seq;
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	if (sendto(fd, r.buf, r.h->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	char rbuf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
-	for (;;) {
-		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return ((struct nlmsgerr *)NLMSG_DATA(h))->error ?: -EPROTO;
-			if (h->nlmsg_type != RTM_NEWLINK)
-				continue;
-			int len = (int)IFLA_PAYLOAD(h);
-			for (struct rtattr *a = IFLA_RTA((struct ifinfomsg *)NLMSG_DATA(h)); RTA_OK(a, len); a = RTA_NEXT(a, len))
-				if (a->rta_type == IFLA_OPERSTATE)
-					return *(uint8_t *)RTA_DATA(a);
-			return -ENODATA;
-		}
-	}
+	int st = -ENODATA;
+	int e = nl_exchange(fd, &r, read_operstate, &st);
+	return e < 0 ? e : st;
 }
 
 /*
