@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { bootImage, bzImagePayload, hasPvhNote } from './pvh.js';
+import { bootImage, bzImagePayload, hasPvhNote, PVH_CACHE_KEEP } from './pvh.js';
 import { resolveKernel } from './kernels.js';
 
 function tmpDir(t: import('ava').ExecutionContext): string {
@@ -104,4 +104,30 @@ test('bootImage on Debian\'s 6.1 kernel (lz4): the vmlinux has the PVH note, and
   t.true(hasPvhNote(fs.readFileSync(img.path)));
   const banner = execFileSync('grep', ['-a', '-o', '-m1', 'Linux version [^ ]*', img.path], { encoding: 'utf8' });
   t.is(banner.trim(), `Linux version ${kernel.release}`);
+});
+
+test('bootImage: the cache keeps the PVH_CACHE_KEEP most recently used vmlinux files', (t) => {
+  const dir = tmpDir(t);
+  const cache = path.join(dir, 'cache');
+  const images: string[] = [];
+  for (let i = 0; i < PVH_CACHE_KEEP; i++) {
+    const elf = Buffer.concat([elfWithNote('Xen', 18), Buffer.from([i])]);
+    const f = path.join(dir, `k${i}.bzImage`);
+    fs.writeFileSync(f, bzImage(gzipSync(elf), elf.length));
+    images.push(f);
+    const img = bootImage(f, cache);
+    t.is(img.entry, 'pvh');
+    // distinct, increasing use times
+    fs.utimesSync(img.path, new Date(1e12 + i * 1000), new Date(1e12 + i * 1000));
+  }
+  // The first image is the least recently used: re-using it keeps it; adding one more drops the second.
+  const first = bootImage(images[0]!, cache);
+  t.regex(first.why, /cached/);
+  const extra = Buffer.concat([elfWithNote('Xen', 18), Buffer.from([99])]);
+  fs.writeFileSync(path.join(dir, 'extra.bzImage'), bzImage(gzipSync(extra), extra.length));
+  bootImage(path.join(dir, 'extra.bzImage'), cache);
+  const left = fs.readdirSync(path.join(cache, 'pvh'));
+  t.is(left.length, PVH_CACHE_KEEP);
+  t.true(left.includes(path.basename(first.path)));
+  t.false(left.includes(path.basename(bootImage(images[1]!, path.join(dir, 'other')).path)));
 });

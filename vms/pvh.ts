@@ -50,7 +50,10 @@ export function bootImage(bzImage: string, cacheDir: string): BootImage {
   if (typeof payload === 'string') return keep(payload);
   const how = COMPRESSORS.find((c) => c.magic.every((b, i) => payload.data[i] === b));
   if (!how) return keep(`payload compressed with an unknown method (starts ${payload.data.subarray(0, 4).toString('hex')})`);
-  if (fs.existsSync(cached)) return { path: cached, entry: 'pvh', why: `vmlinux from the bzImage (${how.name}), cached` };
+  if (fs.existsSync(cached)) {
+    touch(cached);
+    return { path: cached, entry: 'pvh', why: `vmlinux from the bzImage (${how.name}), cached` };
+  }
 
   let vmlinux: Buffer;
   if (how.cmd) {
@@ -72,10 +75,31 @@ export function bootImage(bzImage: string, cacheDir: string): BootImage {
     const tmp = `${cached}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, vmlinux);
     fs.renameSync(tmp, cached);
+    prune(path.dirname(cached));
   } catch (e) {
     return keep(`cannot cache the vmlinux: ${(e as Error).message}`);
   }
   return { path: cached, entry: 'pvh', why: `vmlinux from the bzImage (${how.name})` };
+}
+
+/** How many unpacked kernels the cache keeps (about 60 MB each), the most recently booted. */
+export const PVH_CACHE_KEEP = 8;
+
+function touch(file: string): void {
+  const now = new Date();
+  try {
+    fs.utimesSync(file, now, now);
+  } catch {
+    // a read-only cache still serves
+  }
+}
+
+/** Drops all but the PVH_CACHE_KEEP most recently used vmlinux files (a user's builds come and go). */
+function prune(dir: string): void {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.vmlinux'))
+    .map((f) => ({ f: path.join(dir, f), t: fs.statSync(path.join(dir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t);
+  for (const { f } of files.slice(PVH_CACHE_KEEP)) fs.rmSync(f, { force: true });
 }
 
 /**
