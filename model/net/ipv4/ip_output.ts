@@ -329,6 +329,15 @@ export interface OutputErr extends KErr {
 }
 
 /**
+ * `ip_fragment` on a packet with DF (and no ignore_df) over `mtu`: EMSGSIZE, after
+ * `icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, htonl(mtu))` to its source.
+ * `pkt` is the packet as it stands (the error quotes it).
+ */
+export function ip_fragment_refuse(lab: Lab, pkt: Uint8Array, rt: Rtable, mtu: number, ids: IdState): OutputErr {
+  return { ...kerr('EMSGSIZE', 'ip_fragment'), sent: icmp_send(lab, pkt, rt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, ids) };
+}
+
+/**
  * `ip_local_out` → `ip_output` → `ip_finish_output`: set tot_len and the
  * header checksum, then GSO segmentation or `ip_fragment`. Returns the packets
  * that leave tx (none for a route through lo) or the errno `ip_fragment` gives.
@@ -343,10 +352,7 @@ export function ip_finish_output(lab: Lab, sk: Sock | null, skb: Skb, ids: IdSta
     packets = gsoSegments(lab, skb);
   } else if (total > mtu) {
     // ip_fragment: DF without ignore_df sends ICMP_FRAG_NEEDED to the sender and fails.
-    if (df && !skb.ignoreDf) {
-      const sent = icmp_send(lab, finish(skb.header, skb.body), skb.rt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, ids);
-      return { ...kerr('EMSGSIZE', 'ip_fragment'), sent };
-    }
+    if (df && !skb.ignoreDf) return ip_fragment_refuse(lab, finish(skb.header, skb.body), skb.rt, mtu, ids);
     const frags = ip_do_fragment(lab, skb, mtu);
     if ('kind' in frags) return frags;
     packets = frags;

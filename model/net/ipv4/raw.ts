@@ -11,6 +11,7 @@ import {
   __ip_append_data,
   __ip_make_skb,
   ip_finish_output,
+  ip_fragment_refuse,
   ip_select_ident,
   ip_skb_dst_mtu,
   ip_setup_cork,
@@ -24,8 +25,6 @@ import {
   type Skb,
   type WirePacket,
 } from './ip_output.js';
-import { ICMP_DEST_UNREACH } from '../../wire/icmp.js';
-import { icmp_send, ICMP_FRAG_NEEDED } from './icmp.js';
 import { ip_cmsg_send } from './ip_sockglue.js';
 import { ip_route_output_flow, ipv4_is_multicast, type Rtable } from './route.js';
 import type { Lab, Sock } from '../sock.js';
@@ -160,9 +159,7 @@ function raw_send_hdrinc(
     // Without DF, ip_do_fragment with hlen < 20 mangles the packet (the kernel bug that
     // raw-hdrincl-ihl-0-over-route-mtu shows): predicted as the whole packet it should be.
     const mtu = ip_skb_dst_mtu(sk, rt);
-    if (length > mtu && pkt[6]! & (FLAG_DF >> 8)) {
-      return { result: kerr('EMSGSIZE', 'ip_fragment'), packets: icmp_send(lab, pkt, rt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, ids) };
-    }
+    if (length > mtu && pkt[6]! & (FLAG_DF >> 8)) return finishSend(ip_fragment_refuse(lab, pkt, rt, mtu, ids), length);
     return { result: length, packets: rt.dev === 'tx' ? [{ bytes: pkt, id, tsTimes: [], userChecksum: true }] : [] };
   }
   // ip_fragment's ICMP_FRAG_NEEDED goes to the header's source, which may be an on-link host.
