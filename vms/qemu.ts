@@ -174,7 +174,9 @@ export class Guest {
     if (await kvmUsable(opts.log)) {
       try {
         const g = await Guest.bootOnce({ ...opts, bootTimeoutMs: opts.bootTimeoutMs ?? KVM_FIRST_BOOT_MS }, 'kvm');
-        recordAccelVerdict(accelVerdictFile(), hostAccelKey(), true, `${opts.kernel.release} reached READY`);
+        if (readAccelVerdict(accelVerdictFile(), hostAccelKey())?.kvm !== true) {
+          recordAccelVerdict(accelVerdictFile(), hostAccelKey(), true, `${opts.kernel.release} reached READY`);
+        }
         return g;
       } catch (e) {
         if (!(e instanceof GuestError) || e.consoleTail.trim() !== '') throw e;
