@@ -38,6 +38,31 @@ if ! command -v dockerd >/dev/null; then
   apt-get install -y -q --no-install-recommends docker.io >/dev/null || { [ -n "$rcpolicy" ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
   [ -n "$rcpolicy" ] && rm -f /usr/sbin/policy-rc.d
 fi
+# A pid file left by a daemon that did not exit cleanly (a killed session, a
+# machine snapshot taken while dockerd ran) names a pid that some other process
+# may hold now; dockerd and its containerd then refuse to start ("pid file
+# found") or wait on a containerd that is not there. Remove such a file unless
+# its pid is still the program that wrote it.
+clear_stale_pidfile() { # file program
+  local pid
+  [ -e "$1" ] || return 0
+  pid=$(tr -dc 0-9 < "$1")
+  # A zombie (killed, not yet reaped) counts as gone.
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] \
+     && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then return 0; fi
+  echo "setup: removing stale $1 (pid ${pid:-none} is not $2)" >&2
+  rm -f "$1"
+}
+if ! docker info >/dev/null 2>&1; then
+  clear_stale_pidfile /var/run/docker.pid dockerd
+  clear_stale_pidfile /var/run/docker/containerd/containerd.pid containerd
+fi
+if ! docker info >/dev/null 2>&1 && pid=$(cat /var/run/docker.pid 2>/dev/null); then
+  # A dockerd of ours that is still starting (or stuck): wait, then name it.
+  echo "setup: waiting for the running dockerd (pid $pid)" >&2
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd pid $pid (/var/run/docker.pid) does not answer on /var/run/docker.sock; stop it and run again" >&2; exit 1; }
+fi
 if ! docker info >/dev/null 2>&1; then
   echo "setup: starting dockerd (--bridge=none --iptables=false; log /tmp/skbdiff-dockerd.log)" >&2
   setsid nohup dockerd --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
