@@ -1,9 +1,10 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compareDebVersions, readBzImageRelease, ownKernel, resolveKernel, KernelError, defaultCacheDir } from './kernels.js';
+import { compareDebVersions, readBzImageRelease, ownKernel, resolveKernel, KernelError, defaultCacheDir, holderId, withLock } from './kernels.js';
 
 /** Hash of every file (path, mode, bytes) under a tree. */
 function treeHash(root: string): string {
@@ -74,4 +75,47 @@ test('a user build: release from the bzImage header, modules dir checked', async
     t.is(own.modulesDir, k.modulesDir);
   }
   t.throws(() => ownKernel(k.vmlinuz, os.tmpdir()), { instanceOf: KernelError, message: /modules\.dep/ });
+});
+
+test('withLock: a lock left by a dead holder, by a pid now held by another process, or half-made long ago is taken over; a live holder is waited for', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skbdiff-lock-'));
+  const lock = path.join(dir, 'apt.lock');
+  const leave = (holder: string | null, ageMs = 0): void => {
+    fs.mkdirSync(lock);
+    if (holder !== null) fs.writeFileSync(path.join(lock, 'holder'), holder);
+    const then = (Date.now() - ageMs) / 1000;
+    fs.utimesSync(lock, then, then);
+  };
+  const quick = (): Promise<string> => withLock(lock, async () => 'ran', 1000);
+  try {
+    const me = holderId(process.pid);
+    t.truthy(me);
+    const [boot, pid, start] = me!.split(' ');
+    // The same pid with another start time: the pid was reused (a restored snapshot).
+    leave(`${boot} ${pid} ${Number(start) + 1}`);
+    t.is(await quick(), 'ran');
+    t.false(fs.existsSync(lock), 'released');
+    leave(`00000000-0000-0000-0000-000000000000 ${pid} ${start}`);
+    t.is(await quick(), 'ran', 'another boot');
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const dead = holderId(child.pid!);
+    t.truthy(dead);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    leave(dead);
+    t.is(await quick(), 'ran', 'the holder died');
+    leave(null, 60_000);
+    t.is(await quick(), 'ran', 'half-made a minute ago');
+    // A live holder (this process, as it names itself) is waited on until the timeout.
+    leave(me);
+    const e = await t.throwsAsync(quick, { instanceOf: KernelError });
+    t.regex(e!.message, /held by .* for more than 1 s/);
+    t.true(fs.existsSync(lock), 'a live holder\'s lock is left alone');
+    fs.rmSync(lock, { recursive: true });
+    leave(null);
+    await t.throwsAsync(quick, { instanceOf: KernelError }, 'half-made just now: its maker is writing the holder');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -425,19 +425,25 @@ function writeFileAtomic(file: string, data: string): void {
   fs.renameSync(tmp, file);
 }
 
-/** A directory lock (mkdir is atomic) so parallel test workers don't run apt at once; a dead holder's lock is taken over. */
+/**
+ * A directory lock (mkdir is atomic) so parallel test workers don't run apt at
+ * once. The holder is named by boot id, pid and the pid's start time, so a
+ * lock left by a process that died, or by a machine this one was restored
+ * from (a CI snapshot, where the pid may now be someone else's), is taken
+ * over at once instead of being waited on.
+ */
 export async function withLock<T>(lockDir: string, fn: () => Promise<T>, timeoutMs = 15 * 60_000): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     try {
       fs.mkdirSync(lockDir);
-      fs.writeFileSync(path.join(lockDir, 'pid'), String(process.pid));
+      writeFileAtomic(path.join(lockDir, 'holder'), holderId(process.pid) ?? String(process.pid));
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readText(path.join(lockDir, 'pid')));
-      if (pid && !alive(pid)) { fs.rmSync(lockDir, { recursive: true, force: true }); continue; }
-      if (Date.now() - t0 > timeoutMs) throw new KernelError(`lock ${lockDir} held by pid ${pid} for more than ${timeoutMs / 1000} s`);
+      const holder = readText(path.join(lockDir, 'holder')).trim();
+      if (lockAbandoned(lockDir, holder)) { fs.rmSync(lockDir, { recursive: true, force: true }); continue; }
+      if (Date.now() - t0 > timeoutMs) throw new KernelError(`lock ${lockDir} held by ${holder || 'an unnamed holder'} for more than ${timeoutMs / 1000} s`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -448,10 +454,30 @@ export async function withLock<T>(lockDir: string, fn: () => Promise<T>, timeout
   }
 }
 
+/** "<boot id> <pid> <start time in clock ticks>" of a live process, or null. */
+export function holderId(pid: number): string | null {
+  const boot = readText('/proc/sys/kernel/random/boot_id').trim();
+  // /proc/PID/stat: the start time is field 22, counted after the ")" that ends comm.
+  const stat = readText(`/proc/${pid}/stat`);
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  return boot && start ? `${boot} ${pid} ${start}` : null;
+}
+
+/** The holder named in the lock is gone (or the lock was left half-made long enough ago). */
+function lockAbandoned(lockDir: string, holder: string): boolean {
+  if (holder === '') {
+    // mkdir done, holder not yet written: a live locker writes it within ms.
+    try { return Date.now() - fs.statSync(lockDir).mtimeMs > 10_000; } catch { return false; }
+  }
+  const fields = holder.split(' ');
+  const pid = Number(fields.length === 3 ? fields[1] : holder);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  if (fields.length === 3) return holderId(pid) !== holder;
+  // A bare pid (no /proc to name the holder better): gone when the pid is.
+  try { process.kill(pid, 0); return false; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'EPERM'; }
+}
+
 function readText(f: string): string {
   try { return fs.readFileSync(f, 'utf8'); } catch { return ''; }
 }
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
