@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { predict } from '../../model/predict.js';
 import { loadCases, runCases } from '../run.js';
-import { containerSpec, CAP_ADD, DockerTarget, imageTag, LABEL_OWNER, LABEL_TARGET } from './docker.js';
+import { containerSpec, CAP_ADD, DockerTarget, imageTag, LABEL_OWNER, LABEL_TARGET, pruneProbeImages } from './docker.js';
 import { defaultProbePath } from './netns.js';
 import { watchMainNamespace } from '../testing/fixtures.js';
 
@@ -233,4 +233,37 @@ test.serial('DockerTarget: a daemon that does not answer is a clear error saying
   const e = await t.throwsAsync(target.start());
   t.regex(e?.message ?? '', /Docker daemon does not answer.*scripts\/setup\.sh.*dockerd --bridge=none/);
   await target.close();
+});
+
+test.serial('pruneProbeImages: keeps the current image and the newest others, removes older ones, leaves one a container uses', async (t) => {
+  const label = `${LABEL_TARGET}=prune-test-${process.pid}`;
+  const dir = mkdtempSync(join(tmpdir(), 'skbdiff-prune-'));
+  const tags: string[] = [];
+  let holder: Docker.Container | undefined;
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY f /f\n');
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(dir, 'f'), `image ${i} of ${process.pid}\n`);
+      const tag = `skbdiff-prune-test:${process.pid}-${i}`;
+      execFileSync('docker', ['build', '-q', '--network', 'none', '--label', label, '-t', tag, dir], { stdio: 'ignore' });
+      tags.push(tag);
+      // Created has 1 s resolution: the oldest must be older than the rest.
+      if (i === 0) await new Promise((r) => setTimeout(r, 1100));
+    }
+    // A container (created, never started) holds the oldest image.
+    holder = await docker.createContainer({ Image: tags[0]!, Cmd: ['/f'], Labels: { [LABEL_TARGET]: 'prune-test' } });
+    const logs: string[] = [];
+    await pruneProbeImages(docker, tags[4]!, (m) => logs.push(m), 2, label);
+    const left = (await docker.listImages({ filters: { label: [label] } })).flatMap((im) => im.RepoTags ?? []);
+    t.true(left.includes(tags[4]!), 'the current image stays');
+    t.true(left.includes(tags[0]!), `the image a container uses stays: ${logs.join('\n')}`);
+    // Of tags 1..3, one stays (the newest; any of them on a tie of Created).
+    t.is(left.filter((x) => tags.slice(1, 4).includes(x)).length, 1, `${left.join(', ')}\n${logs.join('\n')}`);
+    t.is(logs.filter((l) => /removed old probe image/.test(l)).length, 2, logs.join('\n'));
+    t.true(logs.some((l) => l.includes(`${tags[0]} kept`)), logs.join('\n'));
+  } finally {
+    await holder?.remove({ force: true }).catch(() => {});
+    for (const tag of tags) await docker.getImage(tag).remove({ force: true }).catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

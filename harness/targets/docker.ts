@@ -55,6 +55,8 @@ const FENCE_WAIT_MS = 2000;
 /** Labels on every container this target creates (stale ones are found by them). */
 export const LABEL_TARGET = 'skbdiff.target';
 export const LABEL_OWNER = 'skbdiff.owner';
+/** Probe images kept: the current one and the newest others (pruneImages). */
+export const KEEP_IMAGES = 3;
 export const IMAGE_REPO = 'skbdiff-probe';
 
 /** Capabilities added to docker's default set (see the file comment). */
@@ -122,6 +124,29 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A new probe means a new image: keep `current` and the `keep - 1` newest
+ * other images labelled `label` (another checkout may be using its own),
+ * remove the older ones. An image a container still uses is refused by
+ * dockerd (409) and stays.
+ */
+export async function pruneProbeImages(
+  docker: Docker, current: string, log: (m: string) => void, keep = KEEP_IMAGES, label = `${LABEL_TARGET}=docker`,
+): Promise<void> {
+  const images = await docker.listImages({ filters: { label: [label] } }).catch(() => []);
+  const older = images
+    .filter((im) => !(im.RepoTags ?? []).includes(current))
+    .sort((a, b) => b.Created - a.Created)
+    .slice(Math.max(0, keep - 1));
+  for (const im of older) {
+    const name = im.RepoTags?.[0] ?? im.Id;
+    await docker.getImage(im.Id).remove().then(
+      () => log(`docker: removed old probe image ${name}`),
+      (e: unknown) => log(`docker: old probe image ${name} kept: ${(e as Error).message}`),
+    );
   }
 }
 
@@ -254,6 +279,7 @@ export class DockerTarget implements Target {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    await pruneProbeImages(this.docker, tag, (m) => this.log(m));
     return tag;
   }
 
