@@ -25,6 +25,7 @@
 #include <linux/veth.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -900,6 +901,16 @@ static void caps_restore(void)
 	caps_dropped = 0;
 }
 
+/* Track UDP_CORK (flag 2 of *corked; udp_lib_setsockopt takes it at SOL_UDP and SOL_UDPLITE). */
+static void note_cork(const struct sockopt_req *o, int r, int *corked)
+{
+	if (r == 0 && (o->level == SOL_UDP || o->level == IPPROTO_UDPLITE) && o->name == UDP_CORK && o->len >= sizeof(int)) {
+		int v;
+		memcpy(&v, o->val, sizeof(v));
+		*corked = v ? (*corked | 2) : (*corked & ~2);
+	}
+}
+
 /*
  * socket, setsockopts, bind, connect, then for each send its SENDOPT
  * setsockopts and its sendmsg, then getsockname (PROTOCOL.md "RUN"). Every
@@ -915,10 +926,12 @@ static int run_calls(int txidx, long *sport)
 		return -1;
 	}
 	long nopt = 0;
+	int corked = 0; /* UDP_CORK on, or the last send had MSG_MORE: data may wait in the socket */
 	for (size_t i = 0; i < kc.nopt; i++) {
 		struct sockopt_req *o = &kc.opt[i];
 		int r = setsockopt(fd, (int)o->level, (int)o->name, o->val, (socklen_t)o->len);
 		emit_call("setsockopt", nopt++, r, errno);
+		note_cork(o, r, &corked);
 	}
 	if (kc.has_bind) {
 		int r = bind(fd, (struct sockaddr *)&kc.bind, sizeof(kc.bind));
@@ -934,7 +947,17 @@ static int run_calls(int txidx, long *sport)
 			struct sockopt_req *o = &s->opt[k];
 			int r = setsockopt(fd, (int)o->level, (int)o->name, o->val, (socklen_t)o->len);
 			emit_call("setsockopt", nopt++, r, errno);
+			note_cork(o, r, &corked);
 		}
+		/*
+		 * Each send starts with the earlier datagrams gone from the send
+		 * buffer (PROTOCOL.md "RUN"): on veth they leave within the send,
+		 * a guest's NIC may still hold them until TX completion, and what
+		 * they hold counts against sk_sndbuf (EAGAIN, ENOBUFS).
+		 */
+		if (i > 0 && !corked)
+			drain(fd);
+		corked = (s->flags & MSG_MORE) || (corked & 2);
 		struct iovec iov[1024];
 		static uint8_t empty[1];
 		size_t niov = 0, off = 0;

@@ -183,6 +183,9 @@ function truesizeBounds(lab: Lab, size: number): [number, number] {
  * first is allocated only while `sk_wmem_alloc + wmem_alloc_delta <= 2 *
  * sk_sndbuf`, else ENOBUFS; truesize, not bytes, is what counts. Where the
  * truesize bounds straddle the limit, the model says it cannot tell (Unmodelled).
+ * sk_wmem_alloc is 1 when a datagram starts: the earlier ones have left the
+ * send buffer (the probe waits for that, harness/probe/PROTOCOL.md "RUN"), so
+ * the first skb's sock_alloc_send_skb never waits or fails with EAGAIN.
  */
 function sndbufRoom(lab: Lab, cork: Cork, length: number, mtu: number, fhl: number, flags: number): true | KErr {
   const total = cork.length + length;
