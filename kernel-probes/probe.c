@@ -926,7 +926,7 @@ static int run_calls(int txidx, long *sport)
 		return -1;
 	}
 	long nopt = 0;
-	int corked = 0; /* UDP_CORK on, or the last send had MSG_MORE: data may wait in the socket */
+	int corked = 0; /* 1: the last send had MSG_MORE, 2: UDP_CORK on; data may wait in the socket */
 	for (size_t i = 0; i < kc.nopt; i++) {
 		struct sockopt_req *o = &kc.opt[i];
 		int r = setsockopt(fd, (int)o->level, (int)o->name, o->val, (socklen_t)o->len);
@@ -957,7 +957,7 @@ static int run_calls(int txidx, long *sport)
 		 */
 		if (i > 0 && !corked)
 			drain(fd);
-		corked = (s->flags & MSG_MORE) || (corked & 2);
+		corked = (corked & 2) | ((s->flags & MSG_MORE) ? 1 : 0);
 		struct iovec iov[1024];
 		static uint8_t empty[1];
 		size_t niov = 0, off = 0;
