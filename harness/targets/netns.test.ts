@@ -111,6 +111,16 @@ probeTest('NetnsTarget: UDP send, MSG_PROBE, fragments; per-case attribution; no
       t.is(total, 8 + n, `case udp-${n} holds exactly its own datagram`);
       t.is(o.result.packets.length, n > 1472 ? 2 : 1);
     }
+
+    // A burst of 702 frames: two 28000-byte datagrams at a locked route MTU of 100, sent back to
+    // back. The capture ring (RING_BYTES, one 64 KB slot a frame) holds all of it; 32 MiB did not.
+    const burst = udpSend('udp-burst-702', 28000);
+    burst.net.routeMtu = 100;
+    burst.sends.push({ ...burst.sends[0]! });
+    const d = await target.runCase(burst);
+    t.is(d.harnessError, undefined);
+    t.deepEqual(d.result.sends, [{ ret: 28000 }, { ret: 28000 }]);
+    t.is(d.result.packets.length, 702);
     t.is(target.drops(), 0);
   } finally {
     await target.close();
