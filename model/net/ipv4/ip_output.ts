@@ -190,29 +190,22 @@ function truesizeBounds(lab: Lab, size: number): [number, number] {
 function sndbufRoom(lab: Lab, cork: Cork, length: number, mtu: number, fhl: number, flags: number): true | KErr {
   const total = cork.length + length;
   if (total + fhl <= mtu) return true; // one skb: never the alloc_skb check
+  // Every skb but the last carries (mtu - fhl) & ~7 bytes (while more than mtu - fhl
+  // is left); the last takes the rest.
   const per = (mtu - fhl) & ~7;
-  const sizes: number[] = [];
-  for (let left = total; left > 0; ) {
-    const datalen = left > mtu - fhl ? per : left;
-    sizes.push(datalen + fhl);
-    left -= datalen;
-  }
+  const skbs = total <= mtu - fhl ? 1 : Math.ceil((total - (mtu - fhl)) / per) + 1;
   // alloclen: the whole MTU under MSG_MORE without NETIF_F_SG (which comes with checksum offload).
   const sg = cork.rt.dev === 'tx' && lab.txChecksum;
-  const alloc = (fraglen: number): number => (flags & MSG_MORE && !sg ? mtu : fraglen) + HH_LEN + 15;
-  let lo = 1;
-  let hi = 1;
+  const alloc = (flags & MSG_MORE && !sg ? mtu : per + fhl) + HH_LEN + 15;
   // The binding check is the last allocation: everything before it is charged.
-  for (const fraglen of sizes.slice(0, -1)) {
-    const [l, h] = truesizeBounds(lab, alloc(fraglen));
-    lo += l;
-    hi += h;
-  }
+  const [l, h] = truesizeBounds(lab, alloc);
+  const lo = 1 + (skbs - 1) * l;
+  const hi = 1 + (skbs - 1) * h;
   const limit = 2 * SK_SNDBUF;
   if (hi <= limit) return true;
   if (lo > limit) return kerr('ENOBUFS', '__ip_append_data');
   throw new Unmodelled(
-    `a datagram of ${sizes.length} skbs at the send-buffer limit (2 * sk_sndbuf = ${limit}, truesize ${lo}..${hi}; __ip_append_data ENOBUFS)`,
+    `a datagram of ${skbs} skbs at the send-buffer limit (2 * sk_sndbuf = ${limit}, truesize ${lo}..${hi}; __ip_append_data ENOBUFS)`,
   );
 }
 
@@ -385,16 +378,25 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
   ip_options_fragment(later, skb.cbOptlen);
   // Fragments of (mtu - hlen) & ~7 bytes while more than mtu - hlen is left; the last
   // takes the rest whole (__ip_append_data's datalen, ip_frag_next's len alike).
-  for (let off = 0, end = 0; off < skb.body.length; off = end) {
-    const left = skb.body.length - off;
+  const body = skb.body;
+  const n = Math.ceil(Math.max(0, body.length - (mtu - hlen)) / per) + 1;
+  // All fragments in one buffer, each packet a view of it: one allocation a datagram.
+  const buf = new Uint8Array(n * hlen + body.length);
+  let at = 0;
+  for (let off = 0, end = 0; off < body.length; off = end) {
+    const left = body.length - off;
     end = off + (left > mtu - hlen ? per : left);
     const first = off === 0;
-    const hdr = (first ? skb.header : later).slice();
-    const mf = end < skb.body.length || notLastFrag;
+    const pkt = buf.subarray(at, at + hlen + end - off);
+    at += pkt.length;
+    pkt.set(first ? skb.header : later);
+    const mf = end < body.length || notLastFrag;
     const frag = ((mf ? FLAG_MF : 0) | ((baseOff + off) >> 3)) >>> 0;
-    hdr[6] = frag >> 8;
-    hdr[7] = frag & 0xff;
-    out.push({ bytes: finish(hdr, skb.body.subarray(off, end)), id: skb.id, tsTimes: first ? skb.tsTimes : [] });
+    pkt[6] = frag >> 8;
+    pkt[7] = frag & 0xff;
+    pkt.set(body.subarray(off, end), hlen);
+    setTotLenAndCheck(pkt);
+    out.push({ bytes: pkt, id: skb.id, tsTimes: first ? skb.tsTimes : [] });
   }
   return out;
 }
@@ -444,10 +446,14 @@ function finish(header: Uint8Array, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(header.length + body.length);
   out.set(header);
   out.set(body, header.length);
-  out[2] = out.length >> 8;
-  out[3] = out.length & 0xff;
-  ip_send_check(out);
+  setTotLenAndCheck(out);
   return out;
+}
+
+function setTotLenAndCheck(pkt: Uint8Array): void {
+  pkt[2] = pkt.length >> 8;
+  pkt[3] = pkt.length & 0xff;
+  ip_send_check(pkt);
 }
 
 /** The rule the result carries for a packet's ID (case-format.md, "Comparing"). */
