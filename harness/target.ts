@@ -15,6 +15,8 @@ export interface TargetInfo {
   profileRelease?: string;
   /** Free-form facts for the report ("KVM", "TCG", the image, the host). */
   details: Record<string, string>;
+  /** Run inputs that hold for every case on this kernel (from its config: `max_header`); added to each observation's. */
+  inputs?: { max_header?: number };
 }
 
 /** One captured frame, as it left tx (link-layer header included), with its capture time. */
@@ -56,7 +58,15 @@ export function predictInputs(obs: Observation): Partial<RunInputs> {
   if (i?.sport !== undefined) inputs.sport = i.sport;
   if (i?.tx_ifindex !== undefined) inputs.txIfindex = i.tx_ifindex;
   if (i?.tx_gso_udp_l4 !== undefined) inputs.txGsoUdpL4 = i.tx_gso_udp_l4;
+  if (i?.max_header !== undefined) inputs.maxHeader = i.max_header;
   return inputs;
+}
+
+/** The target's own run inputs (TargetInfo.inputs) join the observation's, which win. */
+export function withTargetInputs(obs: Observation, info: TargetInfo): Observation {
+  if (!info.inputs || Object.keys(info.inputs).length === 0) return obs;
+  obs.result.inputs = { ...info.inputs, ...obs.result.inputs };
+  return obs;
 }
 
 /** The release the model's profile is chosen by: the precise one when the target knows it. */

@@ -61,6 +61,7 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
     txChecksum: program.net.txChecksum,
     gso: program.net.gso,
     txGsoUdpL4: inputs?.txGsoUdpL4 ?? profile.gsoSoftwareHasUdpL4,
+    maxHeader: inputs?.maxHeader ?? null,
     sysctl: new Map(program.net.sysctl),
     capNetRaw: hasCap(program, NET_CAPS.CAP_NET_RAW),
     capNetAdmin: hasCap(program, NET_CAPS.CAP_NET_ADMIN),
@@ -70,7 +71,7 @@ export function predict(program: Program, profile: Profile, inputs?: Partial<Run
   const sportIn = inputs?.sport ?? program.bind?.port ?? null;
   const sport = sportIn && sportIn > 0 ? sportIn : STANDIN_SPORT;
 
-  const result: ExpectedResult = { id: program.id, setsockopt: [], sends: [], packets: [], inputs: { sport, tx_ifindex: txIfindex, tx_gso_udp_l4: lab.txGsoUdpL4 } };
+  const result: ExpectedResult = { id: program.id, setsockopt: [], sends: [], packets: [], inputs: { sport, tx_ifindex: txIfindex, tx_gso_udp_l4: lab.txGsoUdpL4, ...(lab.maxHeader !== null ? { max_header: lab.maxHeader } : {}) } };
   const sk = inet_create(lab, program.socket);
   if (isErr(sk)) {
     result.socket = call(sk);

@@ -79,6 +79,13 @@ export interface RunInputs {
    * guest NIC has it only if it negotiated VIRTIO_NET_F_HOST_USO: its target says so.
    */
   txGsoUdpL4: boolean | null;
+  /**
+   * MAX_HEADER of the kernel's build (include/linux/netdevice.h: LL_MAX_HEADER
+   * 32, 96 or 128, + 48 with an IP tunnel built): it sizes skb_small_head_cache
+   * from 6.3 (smallHeadCacheSize), so the truesize of small skbs. Read from the
+   * kernel's config by the target; null: unknown, and the model bounds it.
+   */
+  maxHeader: number | null;
 }
 
 export function ip4(text: string): Ip4 {

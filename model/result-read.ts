@@ -107,7 +107,7 @@ function checkResult(v: JValue): Result {
   }
   const inp = f('inputs');
   if (inp !== undefined) {
-    const g = fields(inp, '$.inputs', [], ['sport', 'tx_ifindex', 'tx_gso_udp_l4']);
+    const g = fields(inp, '$.inputs', [], ['sport', 'tx_ifindex', 'tx_gso_udp_l4', 'max_header']);
     r.inputs = {};
     const sp = g('sport');
     if (sp !== undefined) r.inputs.sport = sp.kind === 'null' ? null : int(sp, '$.inputs.sport', 0, 0xffff, 'a port');
@@ -115,6 +115,8 @@ function checkResult(v: JValue): Result {
     if (ti !== undefined) r.inputs.tx_ifindex = int(ti, '$.inputs.tx_ifindex', 1, 0x7fffffff, 'an ifindex');
     const gu = g('tx_gso_udp_l4');
     if (gu !== undefined) r.inputs.tx_gso_udp_l4 = bool(gu, '$.inputs.tx_gso_udp_l4');
+    const mh = g('max_header');
+    if (mh !== undefined) r.inputs.max_header = int(mh, '$.inputs.max_header', 0, 4096, 'MAX_HEADER in bytes');
   }
   return r;
 }

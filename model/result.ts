@@ -48,7 +48,7 @@ export interface Result<P = ExpectedPacket | ObservedPacket> {
   sends: CallResult[];
   packets: P[];
   /** Run-time values the prediction used (or the run observed); see program.ts RunInputs. */
-  inputs?: { sport?: number | null; tx_ifindex?: number; tx_gso_udp_l4?: boolean };
+  inputs?: { sport?: number | null; tx_ifindex?: number; tx_gso_udp_l4?: boolean; max_header?: number };
 }
 
 export type ExpectedResult = Result<ExpectedPacket>;

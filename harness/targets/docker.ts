@@ -45,7 +45,8 @@ import { PassThrough, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import type { Program } from '../../model/program.js';
 import { startProbe, type ProbeProcess, type ProbeTransport } from '../probe/protocol.js';
-import { type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
+import { type Observation, type Target, type TargetInfo, SerialQueue, withTargetInputs } from '../target.js';
+import { configInputs, hostKernelConfig } from '../kernel-config.js';
 import { buildObservation, failedObservation, FenceSorter, NetnsCapture } from './lab-capture.js';
 import { defaultProbePath } from './netns.js';
 
@@ -221,8 +222,10 @@ export class DockerTarget implements Target {
     await this.removeStale();
     this.image = await this.ensureImage();
     const live = await this.startContainer();
+    const kc = configInputs(hostKernelConfig()); // the container runs on the host's kernel
     this.info = {
       release: live.probe.ready.release,
+      inputs: kc.inputs,
       details: {
         target: 'Docker container on the host kernel, NetworkMode none (its own netns), probe image FROM scratch',
         image: this.image,
@@ -230,6 +233,7 @@ export class DockerTarget implements Target {
         capabilities: `docker default + ${CAP_ADD.join(', ')}; not privileged`,
         security: (sysinfo.SecurityOptions ?? []).join(', ') || 'none reported',
         proc_sys: 'writable (the lab writes per-netns sysctls); other default read-only and masked paths kept',
+        kernel_config: kc.detail,
         capture: 'libpcap on rx inside the container netns, from the host',
       },
     };
@@ -333,7 +337,7 @@ export class DockerTarget implements Target {
   }
 
   runCase(program: Program): Promise<Observation> {
-    return this.queue.run(() => this.runOne(program));
+    return this.queue.run(async () => withTargetInputs(await this.runOne(program), this.info!));
   }
 
   private async runOne(program: Program): Promise<Observation> {

@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Program } from '../../model/program.js';
-import { type CapturedFrame, type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
+import { type CapturedFrame, type Observation, type Target, type TargetInfo, SerialQueue, withTargetInputs } from '../target.js';
+import { configInputs, hostKernelConfig } from '../kernel-config.js';
 
 // ---- the worker wire: Programs and Observations as JSON (bytes as hex) ----
 
@@ -217,7 +218,9 @@ export class NetnsTarget implements Target {
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
     process.on('exit', this.onExit);
-    this.info = await this.spawnWorker();
+    const info = await this.spawnWorker();
+    const kc = configInputs(hostKernelConfig());
+    this.info = { ...info, inputs: kc.inputs, details: { ...info.details, kernel_config: kc.detail } };
     return this.info;
   }
 
@@ -235,7 +238,7 @@ export class NetnsTarget implements Target {
   }
 
   runCase(program: Program): Promise<Observation> {
-    return this.queue.run(() => this.runOne(program));
+    return this.queue.run(async () => withTargetInputs(await this.runOne(program), this.info!));
   }
 
   private async runOne(program: Program): Promise<Observation> {

@@ -28,12 +28,14 @@
  * an `error` carrying the fault and the console excerpt; the guest is shut
  * down and a fresh one boots for the next case.
  */
+import { readFileSync } from 'node:fs';
 import { profileFor, type Profile } from '../../model/profiles.js';
 import type { Program } from '../../model/program.js';
 import { probeOverSsh } from '../probe/ssh-probe.js';
 import type { ProbeProcess } from '../probe/protocol.js';
 import type { SshSession } from '../ssh.js';
-import { type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
+import { type Observation, type Target, type TargetInfo, SerialQueue, withTargetInputs } from '../target.js';
+import { configInputs, REMOTE_CONFIG_COMMAND } from '../kernel-config.js';
 import { checkKernelConfig } from '../../vms/kconfig.js';
 import { resolveKernel, type FetchOptions, type Kernel } from '../../vms/kernels.js';
 import { Guest, GuestError, type Accel } from '../../vms/qemu.js';
@@ -162,8 +164,13 @@ export class QemuTarget implements Target {
         (nic.uso ? '' : '; UDP GSO packets are segmented before the driver (inputs.tx_gso_udp_l4 false)'),
       kconfig: config ?? 'no .config found beside the image (not checked)',
     };
+    // The kernel's config: the one beside the image (Debian's package), else the guest's /proc/config.gz.
+    const kc = configInputs(config
+      ? { text: readFileSync(config, 'utf8'), source: config }
+      : await s.exec(REMOTE_CONFIG_COMMAND, { timeoutMs: 15_000 }).then((r) => (r.stdout.trim() ? { text: r.stdout, source: 'the guest\'s /proc/config.gz' } : null)));
+    details.kernel_config = kc.detail;
     // A Debian ABI release (6.1.0-50-cloud-amd64) names no point release; uname -v does.
-    this.info = { release, details, ...(upstream ? { profileRelease: upstream } : {}) };
+    this.info = { release, details, inputs: kc.inputs, ...(upstream ? { profileRelease: upstream } : {}) };
     return this.info;
   }
 
@@ -204,7 +211,7 @@ export class QemuTarget implements Target {
   }
 
   runCase(program: Program): Promise<Observation> {
-    return this.queue.run(() => this.runOne(program));
+    return this.queue.run(async () => withTargetInputs(await this.runOne(program), this.info!));
   }
 
   private async runOne(program: Program): Promise<Observation> {

@@ -28,7 +28,8 @@ import type { Program } from '../../model/program.js';
 import { probePath as localProbePath, startProbe, type ProbeProcess } from '../probe/protocol.js';
 import { shellQuote } from '../probe/ssh-probe.js';
 import { hostKeyBlob, SshError, SshSession, type RemoteProcess, type SshEndpoint } from '../ssh.js';
-import { type Observation, type Target, type TargetInfo, SerialQueue } from '../target.js';
+import { type Observation, type Target, type TargetInfo, SerialQueue, withTargetInputs } from '../target.js';
+import { configInputs, REMOTE_CONFIG_COMMAND } from '../kernel-config.js';
 import { buildObservation, failedObservation, FenceSorter } from './lab-capture.js';
 import { PcapStreamParser } from './pcap-stream.js';
 import { debianUpstreamVersion } from './qemu.js';
@@ -307,7 +308,10 @@ export class SshTarget implements Target {
         capture: `tcpdump -i ${lab.rx} -U -w - --immediate-mode in the probe's netns, pcap streamed over SSH`,
         probe: this.remoteProbe!,
       };
-      this.info = { release, details, ...(upstream ? { profileRelease: upstream } : {}) };
+      const conf = await this.sh(REMOTE_CONFIG_COMMAND, { timeoutMs: 15_000 });
+      const kc = configInputs(conf.stdout.trim() ? { text: conf.stdout, source: `${this.where}: /boot/config-${release} or /proc/config.gz` } : null);
+      details.kernel_config = kc.detail;
+      this.info = { release, details, inputs: kc.inputs, ...(upstream ? { profileRelease: upstream } : {}) };
       return this.info;
     } catch (e) {
       await this.close();
@@ -460,7 +464,7 @@ kill -INT $t 2>/dev/null; wait $t`;
   }
 
   runCase(program: Program): Promise<Observation> {
-    return this.queue.run(() => this.runOne(program));
+    return this.queue.run(async () => withTargetInputs(await this.runOne(program), this.info!));
   }
 
   private async runOne(program: Program): Promise<Observation> {

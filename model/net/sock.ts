@@ -85,6 +85,8 @@ export interface Lab {
   gso: boolean;
   /** The tx device has NETIF_F_GSO_UDP_L4 (a run input; see RunInputs.txGsoUdpL4). */
   txGsoUdpL4: boolean;
+  /** MAX_HEADER of the kernel's config, or null (a run input; see RunInputs.maxHeader). */
+  maxHeader: number | null;
   sysctl: Map<string, string>;
   /** The probe runs as root: CAP_NET_RAW and CAP_NET_ADMIN in the case's user namespace. */
   capNetRaw: boolean;

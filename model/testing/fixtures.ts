@@ -54,6 +54,7 @@ export function mkLab(release = '6.18.44', o: Partial<Lab> = {}): Lab {
     capNetAdmin: true,
     capNetBindService: true,
     txGsoUdpL4: profileFor(release).gsoSoftwareHasUdpL4,
+    maxHeader: null,
     ...o,
   };
 }

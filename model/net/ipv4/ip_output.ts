@@ -149,11 +149,24 @@ const SKB_SHINFO = 320;
 /** LL_RESERVED_SPACE of an Ethernet device (hard_header_len 14, rounded to HH_DATA_MOD plus one). */
 const HH_LEN = 16;
 /**
- * SKB_SMALL_HEAD_CACHE_SIZE: SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)),
- * which depends on the kernel config through LL_MAX_HEADER (32, 96 or 128) and
- * MAX_HEADER (+48 with tunnels): from 576 to 704 bytes.
+ * SKB_SMALL_HEAD_CACHE_SIZE's range over kernel configs (smallHeadCacheSize of
+ * MAX_HEADER 32 to 176): the bounds used when the run does not know MAX_HEADER.
  */
 const SMALL_HEAD = [576, 704] as const;
+
+/**
+ * SKB_SMALL_HEAD_CACHE_SIZE (net/core/skbuff.c, read in 6.12.107 and 6.18.15):
+ * SKB_HEAD_ALIGN(max(MAX_TCP_HEADER, GRO_MAX_HEAD_PAD)), plus L1_CACHE_BYTES
+ * if that is a power of two. MAX_TCP_HEADER = L1_CACHE_ALIGN(128 + MAX_HEADER)
+ * (include/net/tcp.h), GRO_MAX_HEAD_PAD = MAX_HEADER + 128 + NET_SKB_PAD +
+ * NET_IP_ALIGN (include/net/gro.h); x86_64: L1 64, NET_SKB_PAD 64, NET_IP_ALIGN 0.
+ * MAX_HEADER 32 gives 576, 80 gives 640, 176 gives 704.
+ */
+export function smallHeadCacheSize(maxHeader: number): number {
+  const l1Align = (n: number): number => (n + 63) & ~63;
+  const size = l1Align(Math.max(l1Align(128 + maxHeader), maxHeader + 128 + 64 + 0)) + SKB_SHINFO;
+  return (size & (size - 1)) === 0 ? size + 64 : size;
+}
 
 /** kmalloc_size_roundup: the kmalloc caches, then whole pages (get_order). */
 function kmallocRoundup(n: number): number {
@@ -165,10 +178,16 @@ function kmallocRoundup(n: number): number {
  * skb->truesize bounds for `alloc_skb(size)` (`__alloc_skb` → `kmalloc_reserve`):
  * the head object (SKB_HEAD_ALIGN(size), rounded up by its slab) plus struct
  * sk_buff. From 6.3 small heads come from skb_small_head_cache, whose size
- * depends on the config; the model bounds it.
+ * depends on the config (MAX_HEADER, a run input); unknown, the model bounds it.
  */
 function truesizeBounds(lab: Lab, size: number): [number, number] {
   const obj = ((size + 63) & ~63) + SKB_SHINFO;
+  if (lab.profile.skbSmallHeadCache && lab.maxHeader !== null) {
+    // kmalloc_reserve: a head that fits comes from skb_small_head_cache, whole.
+    const cache = smallHeadCacheSize(lab.maxHeader);
+    const t = (obj <= cache ? cache : kmallocRoundup(obj)) + SKB_STRUCT;
+    return [t, t];
+  }
   if (lab.profile.skbSmallHeadCache && obj <= SMALL_HEAD[1]) {
     const lo = obj <= SMALL_HEAD[0] ? SMALL_HEAD[0] : obj;
     const hi = obj <= SMALL_HEAD[0] ? SMALL_HEAD[1] : kmallocRoundup(obj);

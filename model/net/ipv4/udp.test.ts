@@ -7,10 +7,10 @@
  */
 import test from 'ava';
 import { profileFor } from '../../profiles.js';
-import { isErr } from '../errors.js';
+import { isErr, Unmodelled } from '../errors.js';
 import { newSock, type Lab, type Sock } from '../sock.js';
 import { ip4_datagram_connect } from './af_inet.js';
-import { MSG_MORE, MSG_OOB, MSG_PROBE, type IdState, type WirePacket } from './ip_output.js';
+import { MSG_MORE, MSG_OOB, MSG_PROBE, smallHeadCacheSize, type IdState, type WirePacket } from './ip_output.js';
 import { udp_lib_setsockopt, udp_sendmsg, type SendOutcome } from './udp.js';
 import { mkLab, ids as freshIds } from '../../testing/fixtures.js';
 
@@ -526,4 +526,31 @@ test('__ip_append_data: ENOBUFS once the skbs after the first pass 2 * sk_sndbuf
   // truesize 768, 512 * 768 < 425984, and the same send fits.
   const l61 = mkLab('6.1.176', { routeMtu: 100 });
   t.is(send(l61, udpSock(l61), { n: 40953 }).result, 40953);
+});
+
+test('kmalloc_reserve: skb_small_head_cache is sized by MAX_HEADER (SKB_SMALL_HEAD_CACHE_SIZE: 576, 640, 704)', (t) => {
+  // SKB_HEAD_ALIGN(max(L1_CACHE_ALIGN(128 + MAX_HEADER), MAX_HEADER + 128 + NET_SKB_PAD)), x86_64.
+  t.is(smallHeadCacheSize(32), 576); // no tunnels, no Hyper-V/WLAN: max(192, 224) -> 256 + 320
+  t.is(smallHeadCacheSize(80), 640); // Debian cloud: tunnels as modules: max(256, 272) -> 320 + 320
+  t.is(smallHeadCacheSize(176), 704); // HYPERV_NET=y and tunnels: max(320, 368) -> 384 + 320
+  // Never a power of two: MAX_HEADER 0 gives max(128, 192) -> 192 + 320 = 512, which gets L1_CACHE_BYTES more.
+  t.is(smallHeadCacheSize(0), 576);
+  for (let mh = 0; mh <= 256; mh += 16) t.not(smallHeadCacheSize(mh) & (smallHeadCacheSize(mh) - 1), 0);
+});
+
+test('__ip_append_data: 491 skbs of a 131-byte head: sent with a 576-byte small-head cache, ENOBUFS with 640, unmodelled if unknown (6.3+)', (t) => {
+  // route MTU 100: 39232 + 8 bytes = 490 skbs of 80 + one of 40. Charged before the last: 490 heads.
+  // 490 * (576 + 256) + 1 = 407681 <= 425984; 490 * (640 + 256) + 1 = 439041 > 425984.
+  const on = (release: string, maxHeader: number | null) => {
+    const lab = mkLab(release, { routeMtu: 100, maxHeader });
+    return send(lab, udpSock(lab), { n: 39232 });
+  };
+  t.is(on('6.18.44', 32).result, 39232);
+  t.is(on('6.18.44', 32).packets.length, 491);
+  t.is(errno(on('6.18.15', 80)), 'ENOBUFS');
+  t.is(errno(on('6.12.117', 176)), 'ENOBUFS');
+  t.throws(() => on('6.18.44', null), { instanceOf: Unmodelled, message: /491 skbs at the send-buffer limit/ });
+  // Before 6.3 heads are kmalloc objects whatever MAX_HEADER: 490 * 768 + 1 fits.
+  t.is(on('6.1.176', null).result, 39232);
+  t.is(on('5.10.223', 80).result, 39232);
 });
