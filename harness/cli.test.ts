@@ -331,6 +331,28 @@ test('predict: the case-format.md example prints one result in the result format
   t.truthy(r.packets[0].rules['ip.id']);
 });
 
+test('predict --max-header: 491 small skbs sent with MAX_HEADER 32, ENOBUFS with 80 on 6.18; unknown with --kernel alone: not modelled', async (t) => {
+  const c = JSON.parse(udpCase('small-heads', 39232));
+  c.net = { route_mtu: 100 };
+  const f = caseFile([JSON.stringify(c)]);
+  const run = async (...flags: string[]) => {
+    const x = io();
+    return { status: await main(['predict', f, '--kernel', '6.18.15', ...flags], x.deps), out: x.out(), err: x.err() };
+  };
+  const a = await run('--max-header', '32');
+  t.is(a.status, 0, a.err);
+  t.deepEqual(JSON.parse(a.out).sends, [{ ret: 39232 }]);
+  t.is(JSON.parse(a.out).inputs.max_header, 32);
+  const b = await run('--max-header', '80');
+  t.deepEqual(JSON.parse(b.out).sends, [{ errno: 'ENOBUFS', from: '__ip_append_data' }]);
+  const u = await run();
+  t.is(u.status, 2);
+  t.regex(u.err, /not modelled: .*491 skbs at the send-buffer limit/);
+  const bad = await run('--max-header', 'lots');
+  t.is(bad.status, 2);
+  t.regex(bad.err, /--max-header "lots": a number of bytes/);
+});
+
 test('predict: a malformed case is named on stderr (file:line: $.path), exit 2, the other cases still print', async (t) => {
   const f = caseFile([udpCase('a', 10), udpCase('b', 10, { cmsgs: [{ level: 'SOL_IP', type: 'IP_TLL', value: { int: 3 } }] }), udpCase('c', 20)]);
   const { deps, out, err } = io();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { looksLikeJsonl, readCaseFile, readCases, type CaseEntry } from '../model/case-read.js';
 import { lower } from '../model/lower.js';
 import { Unmodelled } from '../model/net/errors.js';
+import { configInputs, hostKernelConfig } from './kernel-config.js';
 import { predict as modelPredict } from '../model/predict.js';
 import { profileFor, runningRelease, type Profile } from '../model/profiles.js';
 import { PcapWriter } from './pcapfile.js';
@@ -57,7 +58,7 @@ Case files: .json (one case), .jsonl (one per line), or - for stdin
 
 Run 'skbdiff help COMMAND' for a command's flags and exit statuses.
 `,
-  predict: `Usage: skbdiff predict FILE... [--kernel RELEASE]
+  predict: `Usage: skbdiff predict FILE... [--kernel RELEASE] [--max-header N]
 
 Prints the model's result for every case of FILE (.json, .jsonl, or - for
 stdin): one JSON object per line for .jsonl, an indented object for .json.
@@ -66,6 +67,11 @@ function that chose it.
 
   --kernel RELEASE  kernel release whose model profile to use
                     (default: the running kernel, uname -r)
+  --max-header N    MAX_HEADER of the kernel's config (inputs.max_header: it
+                    sizes skb_small_head_cache from 6.3); default: read from
+                    the running kernel's config when --kernel is not given,
+                    else unknown (a case at the send-buffer limit is then
+                    not modelled)
 
 A malformed case (file:line: $.path: problem) or a case the model does not
 cover is reported on stderr; the other cases are still predicted.
@@ -257,7 +263,7 @@ function profileOrUsage(release: string): Profile {
 }
 
 async function predictCommand(args: string[], deps: CliDeps, out: NonNullable<CliDeps['stdout']>, err: NonNullable<CliDeps['stderr']>, targets: ReadonlyMap<string, TargetKind>): Promise<number> {
-  const { flags, positional } = parseFlags('predict', args, { kernel: 'string' });
+  const { flags, positional } = parseFlags('predict', args, { kernel: 'string', 'max-header': 'string' });
   if (flags.help) {
     out.write(helpText('predict', targets));
     return 0;
@@ -265,6 +271,13 @@ async function predictCommand(args: string[], deps: CliDeps, out: NonNullable<Cl
   if (positional.length === 0) throw new UsageError('predict: which case file? (skbdiff predict FILE...)');
   const predict = deps.predict ?? modelPredict;
   const profile = profileOrUsage(typeof flags.kernel === 'string' ? flags.kernel : await runningRelease());
+  let maxHeader: number | null = null;
+  if (typeof flags['max-header'] === 'string') {
+    maxHeader = Number(flags['max-header']);
+    if (!/^\d+$/.test(flags['max-header']) || maxHeader > 4096) throw new UsageError(`predict: --max-header ${JSON.stringify(flags['max-header'])}: a number of bytes (32, 80, 176, ...)`);
+  } else if (typeof flags.kernel !== 'string') {
+    maxHeader = configInputs(hostKernelConfig()).inputs.max_header ?? null;
+  }
   let status = 0;
   for (const file of positional) {
     let entries: CaseEntry[];
@@ -294,7 +307,7 @@ async function predictCommand(args: string[], deps: CliDeps, out: NonNullable<Cl
       }
       const where = `${shownFile}:${entry.line}: case ${entry.case.id}`;
       try {
-        const result = predict(lower(entry.case), profile);
+        const result = predict(lower(entry.case), profile, maxHeader !== null ? { maxHeader } : {});
         out.write(jsonl ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
       } catch (e) {
         if (e instanceof Unmodelled) err.write(`${where}: not modelled: ${e.message}\n`);
