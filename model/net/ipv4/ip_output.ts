@@ -501,7 +501,19 @@ function ip_send_check(bytes: Uint8Array): void {
   bytes[11] = c & 0xff;
 }
 
+/**
+ * Bytes made for one datagram (a UDP header and its payload) that nothing else
+ * holds: a datagram of that one chunk takes it as its body instead of a copy.
+ * A caller's payload (raw, ping) is never marked: the model writes into bodies.
+ */
+const owned = new WeakSet<Uint8Array>();
+export function ownBytes(b: Uint8Array): Uint8Array {
+  owned.add(b);
+  return b;
+}
+
 export function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1 && owned.has(chunks[0]!)) return chunks[0]!;
   let n = 0;
   for (const c of chunks) n += c.length;
   const out = new Uint8Array(n);

@@ -19,6 +19,7 @@ import {
   MSG_MORE,
   MSG_OOB,
   MSG_PROBE,
+  ownBytes,
   type Cork,
   type Flow,
   type IdState,
@@ -224,9 +225,10 @@ export function finishSend(out: WirePacket[] | OutputErr, len: number): SendOutc
 }
 
 function withUdpHeader(payload: Uint8Array): Uint8Array {
-  const b = new Uint8Array(UDP_HDR + payload.length);
+  // Not zero-filled: udp_send_skb writes all four header fields before anything reads them.
+  const b = Buffer.allocUnsafe(UDP_HDR + payload.length);
   b.set(payload, UDP_HDR);
-  return b;
+  return ownBytes(b);
 }
 
 /** `udp_send_skb`: the UDP header, the checksum (software, partial, none or UDP-Lite) and the GSO checks. */
