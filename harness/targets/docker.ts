@@ -56,7 +56,7 @@ const FENCE_WAIT_MS = 2000;
 /** Labels on every container this target creates (stale ones are found by them). */
 export const LABEL_TARGET = 'skbdiff.target';
 export const LABEL_OWNER = 'skbdiff.owner';
-/** Probe images kept: the current one and the newest others (pruneImages). */
+/** Probe images kept: the current one and the newest others (pruneProbeImages). */
 export const KEEP_IMAGES = 3;
 export const IMAGE_REPO = 'skbdiff-probe';
 
