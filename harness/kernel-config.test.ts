@@ -8,7 +8,8 @@ import test from 'ava';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configInputs, hostKernelConfig, maxHeaderFromConfig, parseKconfig } from './kernel-config.js';
+import { configInputs, hostKernelConfig, maxHeaderFromConfig } from './kernel-config.js';
+import { parseKconfig } from '../vms/kconfig.js';
 
 const cfg = (...lines: string[]): string => ['# Automatically generated file; DO NOT EDIT.', ...lines, '# CONFIG_WLAN is not set', ''].join('\n');
 
@@ -24,6 +25,7 @@ test('maxHeaderFromConfig: LL_MAX_HEADER 32/96/128, +48 with a tunnel; =m counts
   t.is(maxHeaderFromConfig(cfg('CONFIG_NET_IPGRE=y')), 80);
   t.is(maxHeaderFromConfig('not a config\n'), null);
   t.is(parseKconfig(cfg('CONFIG_A=y', 'CONFIG_B="x"')).get('CONFIG_B'), '"x"');
+  t.is(parseKconfig(cfg('CONFIG_A=y')).get('CONFIG_WLAN'), 'n', '"is not set" reads as n, which neither y nor m matches');
 });
 
 test('configInputs: max_header and where it came from; none without a config', (t) => {

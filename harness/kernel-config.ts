@@ -9,21 +9,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { gunzipSync } from 'node:zlib';
+import { parseKconfig } from '../vms/kconfig.js';
 
 /** The kernel config's text, and where it came from (for the report). */
 export interface KernelConfig {
   text: string;
   source: string;
-}
-
-/** `CONFIG_X=value` lines; `# CONFIG_X is not set` is absent (as the preprocessor sees it). */
-export function parseKconfig(text: string): Map<string, string> {
-  const values = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^(CONFIG_\w+)=(.*)$/.exec(line);
-    if (m) values.set(m[1]!, m[2]!);
-  }
-  return values;
 }
 
 /**

@@ -73,8 +73,8 @@ export function findKernelConfig(kernel: Kernel): string | null {
   return candidates.find((f) => fs.existsSync(f)) ?? null;
 }
 
-/** Problems of a .config's text against GUEST_KCONFIG, one per option (empty: fine). Options marked optional are skipped. */
-export function kconfigProblems(configText: string): string[] {
+/** A .config's options: `CONFIG_X=value` lines, and `n` for `# CONFIG_X is not set`. */
+export function parseKconfig(configText: string): Map<string, string> {
   const values = new Map<string, string>();
   for (const line of configText.split('\n')) {
     const m = /^(CONFIG_\w+)=(.*)$/.exec(line);
@@ -82,6 +82,12 @@ export function kconfigProblems(configText: string): string[] {
     const n = /^# (CONFIG_\w+) is not set/.exec(line);
     if (n) values.set(n[1]!, 'n');
   }
+  return values;
+}
+
+/** Problems of a .config's text against GUEST_KCONFIG, one per option (empty: fine). Options marked optional are skipped. */
+export function kconfigProblems(configText: string): string[] {
+  const values = parseKconfig(configText);
   const problems: string[] = [];
   for (const k of GUEST_KCONFIG) {
     if (k.option === 'CONFIG_MAGIC_SYSRQ') continue;

@@ -109,7 +109,11 @@ export function ip_setup_cork(sk: Sock, ipc: Ipcm, rt: Rtable, fl4: Flow): Cork 
   };
 }
 
-/** `__ip_append_data`: the size limit and the checksum mode; the bytes are queued. */
+/**
+ * `__ip_append_data`: the size limit and the checksum mode; the bytes are queued.
+ * The cork owns `bytes` from here (`__ip_make_skb` may take them as the body and
+ * write into them): callers pass a copy, never a case's payload itself.
+ */
 export function __ip_append_data(
   lab: Lab,
   sk: Sock,
@@ -139,6 +143,15 @@ export function __ip_append_data(
   cork.chunks.push(bytes);
   cork.length += length;
   return true;
+}
+
+/**
+ * How many pieces `len` bytes make with `room` bytes a piece: (room & ~7) each
+ * while more than `room` is left, the rest whole in the last one
+ * (`__ip_append_data`'s datalen, `ip_frag_next`'s len alike).
+ */
+function pieceCount(len: number, room: number): number {
+  return len <= room ? 1 : Math.ceil((len - room) / (room & ~7)) + 1;
 }
 
 /** `sk_sndbuf` of a new socket: net.core.wmem_default (global, not per netns; Linux's default). */
@@ -209,10 +222,8 @@ function truesizeBounds(lab: Lab, size: number): [number, number] {
 function sndbufRoom(lab: Lab, cork: Cork, length: number, mtu: number, fhl: number, flags: number): true | KErr {
   const total = cork.length + length;
   if (total + fhl <= mtu) return true; // one skb: never the alloc_skb check
-  // Every skb but the last carries (mtu - fhl) & ~7 bytes (while more than mtu - fhl
-  // is left); the last takes the rest.
   const per = (mtu - fhl) & ~7;
-  const skbs = total <= mtu - fhl ? 1 : Math.ceil((total - (mtu - fhl)) / per) + 1;
+  const skbs = pieceCount(total, mtu - fhl);
   // alloclen: the whole MTU under MSG_MORE without NETIF_F_SG (which comes with checksum offload).
   const sg = cork.rt.dev === 'tx' && lab.txChecksum;
   const alloc = (flags & MSG_MORE && !sg ? mtu : per + fhl) + HH_LEN + 15;
@@ -398,7 +409,7 @@ function ip_do_fragment(lab: Lab, skb: Skb, mtu: number): WirePacket[] | KErr {
   // Fragments of (mtu - hlen) & ~7 bytes while more than mtu - hlen is left; the last
   // takes the rest whole (__ip_append_data's datalen, ip_frag_next's len alike).
   const body = skb.body;
-  const n = Math.ceil(Math.max(0, body.length - (mtu - hlen)) / per) + 1;
+  const n = pieceCount(body.length, mtu - hlen);
   // All fragments in one buffer, each packet a view of it: one allocation a datagram.
   const buf = new Uint8Array(n * hlen + body.length);
   let at = 0;
@@ -501,19 +512,9 @@ function ip_send_check(bytes: Uint8Array): void {
   bytes[11] = c & 0xff;
 }
 
-/**
- * Bytes made for one datagram (a UDP header and its payload) that nothing else
- * holds: a datagram of that one chunk takes it as its body instead of a copy.
- * A caller's payload (raw, ping) is never marked: the model writes into bodies.
- */
-const owned = new WeakSet<Uint8Array>();
-export function ownBytes(b: Uint8Array): Uint8Array {
-  owned.add(b);
-  return b;
-}
-
+/** The chunks as one array; a single chunk is taken as it is (the cork owns its chunks). */
 export function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1 && owned.has(chunks[0]!)) return chunks[0]!;
+  if (chunks.length === 1) return chunks[0]!;
   let n = 0;
   for (const c of chunks) n += c.length;
   const out = new Uint8Array(n);

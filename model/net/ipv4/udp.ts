@@ -19,7 +19,6 @@ import {
   MSG_MORE,
   MSG_OOB,
   MSG_PROBE,
-  ownBytes,
   type Cork,
   type Flow,
   type IdState,
@@ -193,7 +192,7 @@ function appendAndMaybePush(
   const none: WirePacket[] = [];
   // ip_append_data returns 0 at once for MSG_PROBE; a push still happens below.
   if (!(flags & MSG_PROBE)) {
-    const bytes = transhdrlen ? withUdpHeader(payload) : payload;
+    const bytes = transhdrlen ? withUdpHeader(payload) : payload.slice();
     const err = __ip_append_data(lab, sk, cork, bytes, transhdrlen, corkreq ? flags | MSG_MORE : flags);
     if (err !== true) {
       sk.pending = null; // udp_flush_pending_frames
@@ -228,7 +227,7 @@ function withUdpHeader(payload: Uint8Array): Uint8Array {
   // Not zero-filled: udp_send_skb writes all four header fields before anything reads them.
   const b = Buffer.allocUnsafe(UDP_HDR + payload.length);
   b.set(payload, UDP_HDR);
-  return ownBytes(b);
+  return b;
 }
 
 /** `udp_send_skb`: the UDP header, the checksum (software, partial, none or UDP-Lite) and the GSO checks. */
