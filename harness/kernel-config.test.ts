@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { configInputs, hostKernelConfig, maxHeaderFromConfig } from './kernel-config.js';
 import { parseKconfig } from '../vms/kconfig.js';
 
-const cfg = (...lines: string[]): string => ['# Automatically generated file; DO NOT EDIT.', ...lines, '# CONFIG_WLAN is not set', ''].join('\n');
+const cfg = (...lines: string[]): string => ['# Automatically generated file; DO NOT EDIT.', ...lines, '# CONFIG_IP_MROUTE is not set', ''].join('\n');
 
 test('maxHeaderFromConfig: LL_MAX_HEADER 32/96/128, +48 with a tunnel; =m counts only where IS_ENABLED is used', (t) => {
   t.is(maxHeaderFromConfig(cfg('CONFIG_NET=y')), 32);
@@ -25,7 +25,7 @@ test('maxHeaderFromConfig: LL_MAX_HEADER 32/96/128, +48 with a tunnel; =m counts
   t.is(maxHeaderFromConfig(cfg('CONFIG_NET_IPGRE=y')), 80);
   t.is(maxHeaderFromConfig('not a config\n'), null);
   t.is(parseKconfig(cfg('CONFIG_A=y', 'CONFIG_B="x"')).get('CONFIG_B'), '"x"');
-  t.is(parseKconfig(cfg('CONFIG_A=y')).get('CONFIG_WLAN'), 'n', '"is not set" reads as n, which neither y nor m matches');
+  t.is(parseKconfig(cfg('CONFIG_A=y')).get('CONFIG_IP_MROUTE'), 'n', '"is not set" reads as n');
 });
 
 test('configInputs: max_header and where it came from; none without a config', (t) => {
